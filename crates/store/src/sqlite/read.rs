@@ -1,0 +1,148 @@
+//! Reads of the SQLite backend: a small pool of read connections used from the blocking
+//! thread pool, and the `get` and `list` queries. In WAL mode readers never wait for the
+//! writer, and each read transaction sees one consistent snapshot.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::Semaphore;
+
+use super::schema::{key_range, kv_from_row, open_reader, read_meta, TextBytes};
+use crate::{Error, KeyValue, ListOptions, ListResult, Result};
+
+/// At most `size` read connections, opened on first use and reused.
+pub(crate) struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl ReadPool {
+    pub(crate) fn new(path: &Path, size: usize) -> Self {
+        Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(size.max(1))),
+        }
+    }
+
+    /// Runs `f` with a read connection on tokio's blocking pool, so SQLite never blocks
+    /// an async worker thread.
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Closed)?;
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            // The permit moves here so the connection count stays bounded even when the
+            // caller stops waiting.
+            let _permit = permit;
+            let conn = match pool.idle().pop() {
+                Some(conn) => conn,
+                None => open_reader(&pool.path)?,
+            };
+            let out = f(&conn);
+            pool.idle().push(conn);
+            out
+        })
+        .await
+        .map_err(|e| Error::Backend(format!("store read task failed: {e}")))?
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The latest value of `key`.
+pub(crate) fn get(conn: &Connection, key: &str) -> Result<Option<KeyValue>> {
+    let kv = conn
+        .prepare_cached(
+            "SELECT c.key, l.value, l.create_rev, l.rev FROM current c JOIN log l ON l.rev = c.rev
+             WHERE c.key = ?1",
+        )?
+        .query_row([key], kv_from_row)
+        .optional()?;
+    Ok(kv)
+}
+
+/// One page of keys under a prefix, read from one snapshot: from `current` at the latest
+/// revision, or from the history in `log` at an older one.
+pub(crate) fn list(conn: &Connection, opts: &ListOptions) -> Result<ListResult> {
+    let tx = conn.unchecked_transaction()?;
+    let meta = read_meta(&tx)?;
+    let rev = match opts.revision {
+        0 => meta.current,
+        r if r < 0 => return Err(Error::Backend(format!("invalid revision {r}"))),
+        r => r,
+    };
+    if rev > meta.current {
+        return Err(Error::FutureRevision(rev));
+    }
+    if rev < meta.compacted {
+        return Err(Error::Compacted {
+            requested: rev,
+            compacted: meta.compacted,
+        });
+    }
+    let (lo, hi) = key_range(&opts.prefix, opts.start_after.as_deref());
+    // SQLite treats a negative LIMIT as none.
+    let limit = i64::try_from(opts.limit).unwrap_or(i64::MAX);
+    let limit = if limit == 0 { -1 } else { limit };
+    let latest = rev == meta.current;
+    let items = if latest {
+        let mut stmt = tx.prepare_cached(
+            "SELECT c.key, l.value, l.create_rev, l.rev
+             FROM current c CROSS JOIN log l ON l.rev = c.rev
+             WHERE c.key >= ?1 AND c.key < ?2 ORDER BY c.key LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![TextBytes(&lo), TextBytes(&hi), limit], kv_from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        // Each key's latest row at or before `rev`, unless that row is a tombstone. The
+        // scan walks `log_key_rev` in key order, so a LIMIT stops it early.
+        let mut stmt = tx.prepare_cached(
+            "SELECT l.key, l.value, l.create_rev, l.rev FROM log l
+             WHERE l.key >= ?1 AND l.key < ?2 AND l.deleted = 0
+               AND l.rev = (SELECT max(m.rev) FROM log m WHERE m.key = l.key AND m.rev <= ?3)
+             ORDER BY l.key LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![TextBytes(&lo), TextBytes(&hi), rev, limit],
+            kv_from_row,
+        )?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let full_page = limit > 0 && items.len() as i64 == limit;
+    let remaining = match items.last() {
+        Some(last) if full_page => count_after(&tx, &last.key, &hi, rev, latest)?,
+        _ => 0,
+    };
+    Ok(ListResult {
+        items,
+        revision: rev,
+        remaining,
+    })
+}
+
+/// How many live keys at `rev` sort after `after` and before `hi`.
+fn count_after(conn: &Connection, after: &str, hi: &[u8], rev: i64, latest: bool) -> Result<i64> {
+    let count = if latest {
+        conn.prepare_cached("SELECT count(*) FROM current WHERE key > ?1 AND key < ?2")?
+            .query_row(params![after, TextBytes(hi)], |r| r.get(0))?
+    } else {
+        conn.prepare_cached(
+            "SELECT count(*) FROM log l
+             WHERE l.key > ?1 AND l.key < ?2 AND l.deleted = 0
+               AND l.rev = (SELECT max(m.rev) FROM log m WHERE m.key = l.key AND m.rev <= ?3)",
+        )?
+        .query_row(params![after, TextBytes(hi), rev], |r| r.get(0))?
+    };
+    Ok(count)
+}
