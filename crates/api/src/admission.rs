@@ -125,7 +125,9 @@ pub fn go_quote(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -146,12 +148,26 @@ impl BadValue {
 }
 
 fn quote_list(values: &[&str]) -> String {
-    values.iter().map(|v| go_quote(v)).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(|v| go_quote(v))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl FieldError {
-    fn new(kind: ErrorKind, field: impl Into<String>, value: Option<String>, detail: impl Into<String>) -> Self {
-        FieldError { kind, field: field.into(), detail: detail.into(), value }
+    fn new(
+        kind: ErrorKind,
+        field: impl Into<String>,
+        value: Option<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            kind,
+            field: field.into(),
+            detail: detail.into(),
+            value,
+        }
     }
 
     /// `field.Required`.
@@ -160,8 +176,17 @@ impl FieldError {
     }
 
     /// `field.Invalid`.
-    pub fn invalid(field: impl Into<String>, value: impl Into<BadValue>, detail: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Invalid, field, Some(value.into().render()), detail)
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<BadValue>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            ErrorKind::Invalid,
+            field,
+            Some(value.into().render()),
+            detail,
+        )
     }
 
     /// `field.Duplicate`.
@@ -175,10 +200,22 @@ impl FieldError {
     }
 
     /// `field.NotSupported`, listing the supported values in the order given.
-    pub fn not_supported(field: impl Into<String>, value: impl Into<BadValue>, supported: &[&str]) -> Self {
-        let detail =
-            if supported.is_empty() { String::new() } else { format!("supported values: {}", quote_list(supported)) };
-        Self::new(ErrorKind::NotSupported, field, Some(value.into().render()), detail)
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<BadValue>,
+        supported: &[&str],
+    ) -> Self {
+        let detail = if supported.is_empty() {
+            String::new()
+        } else {
+            format!("supported values: {}", quote_list(supported))
+        };
+        Self::new(
+            ErrorKind::NotSupported,
+            field,
+            Some(value.into().render()),
+            detail,
+        )
     }
 
     /// `field.Forbidden`.
@@ -189,13 +226,23 @@ impl FieldError {
     /// `field.TooLong` with a byte limit.
     pub fn too_long(field: impl Into<String>, max_bytes: usize) -> Self {
         let unit = if max_bytes == 1 { "byte" } else { "bytes" };
-        Self::new(ErrorKind::TooLong, field, None, format!("may not be more than {max_bytes} {unit}"))
+        Self::new(
+            ErrorKind::TooLong,
+            field,
+            None,
+            format!("may not be more than {max_bytes} {unit}"),
+        )
     }
 
     /// `field.TooMany`.
     pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
         let unit = if max == 1 { "item" } else { "items" };
-        Self::new(ErrorKind::TooMany, field, Some(actual.to_string()), format!("must have at most {max} {unit}"))
+        Self::new(
+            ErrorKind::TooMany,
+            field,
+            Some(actual.to_string()),
+            format!("must have at most {max} {unit}"),
+        )
     }
 
     /// The message without the field: upstream `ErrorBody()`, used as a status cause message.
@@ -289,23 +336,43 @@ mod tests {
     fn messages_follow_upstream_field_errors() {
         let e = FieldError::required("spec.containers[0].image", "");
         assert_eq!(e.message(), "spec.containers[0].image: Required value");
-        let e = FieldError::not_supported("spec.restartPolicy", "Sometimes", &["Always", "OnFailure", "Never"]);
+        let e = FieldError::not_supported(
+            "spec.restartPolicy",
+            "Sometimes",
+            &["Always", "OnFailure", "Never"],
+        );
         assert_eq!(
             e.message(),
             "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""
         );
-        let e = FieldError::invalid("spec.containers[0].ports[0].containerPort", 0, "must be between 1 and 65535, inclusive");
+        let e = FieldError::invalid(
+            "spec.containers[0].ports[0].containerPort",
+            0,
+            "must be between 1 and 65535, inclusive",
+        );
         assert_eq!(
             e.message(),
             "spec.containers[0].ports[0].containerPort: Invalid value: 0: must be between 1 and 65535, inclusive"
         );
         let e = FieldError::forbidden("spec", "pod updates may not change fields");
         assert_eq!(e.body(), "Forbidden: pod updates may not change fields");
-        assert_eq!(FieldError::duplicate("spec.containers[1].name", "a").message(), "spec.containers[1].name: Duplicate value: \"a\"");
+        assert_eq!(
+            FieldError::duplicate("spec.containers[1].name", "a").message(),
+            "spec.containers[1].name: Duplicate value: \"a\""
+        );
         assert_eq!(FieldError::not_found("x", "v").body(), "Not found: \"v\"");
-        assert_eq!(FieldError::too_long("metadata.annotations", 262144).body(), "Too long: may not be more than 262144 bytes");
-        assert_eq!(FieldError::too_many("x", 5, 4).body(), "Too many: 5: must have at most 4 items");
-        assert_eq!(FieldError::invalid("x", None::<i64>, "gone").body(), "Invalid value: \"null\": gone");
+        assert_eq!(
+            FieldError::too_long("metadata.annotations", 262144).body(),
+            "Too long: may not be more than 262144 bytes"
+        );
+        assert_eq!(
+            FieldError::too_many("x", 5, 4).body(),
+            "Too many: 5: must have at most 4 items"
+        );
+        assert_eq!(
+            FieldError::invalid("x", None::<i64>, "gone").body(),
+            "Invalid value: \"null\": gone"
+        );
     }
 
     #[test]
@@ -327,7 +394,10 @@ mod tests {
     fn aggregate_brackets_several_errors() {
         let a = FieldError::required("a", "");
         let b = FieldError::required("b", "");
-        assert_eq!(aggregate(&[a.clone()]), "a: Required value");
-        assert_eq!(aggregate(&[a.clone(), b, a]), "[a: Required value, b: Required value]");
+        assert_eq!(aggregate(std::slice::from_ref(&a)), "a: Required value");
+        assert_eq!(
+            aggregate(&[a.clone(), b, a]),
+            "[a: Required value, b: Required value]"
+        );
     }
 }

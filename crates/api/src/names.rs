@@ -9,14 +9,16 @@ const LABEL_VALUE_MAX_LENGTH: usize = 63;
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_KEY_ERR: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_KEY_ERR: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const ENV_VAR_NAME_FMT: &str = "[-._a-zA-Z][-._a-zA-Z0-9]*";
 const ENV_VAR_NAME_ERR: &str = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
 
@@ -67,7 +69,8 @@ fn matches_qualified_name_part(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// upstream `IsDNS1123Label`.
@@ -80,7 +83,11 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
         if matches_dns_subdomain(value) {
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
+            errs.push(regex_error(
+                DNS1123_LABEL_ERR,
+                DNS1123_LABEL_FMT,
+                &["my-name", "123-abc"],
+            ));
         }
     }
     errs
@@ -93,7 +100,11 @@ pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
     if !matches_dns_subdomain(value) {
-        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_ERR,
+            DNS1123_SUBDOMAIN_FMT,
+            &["example.com"],
+        ));
     }
     errs
 }
@@ -155,12 +166,19 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     if name.is_empty() {
         errs.push(format!("name part {EMPTY_ERROR}"));
     } else if name.len() > QUALIFIED_NAME_MAX_LENGTH {
-        errs.push(format!("name part {}", max_len_error(QUALIFIED_NAME_MAX_LENGTH)));
+        errs.push(format!(
+            "name part {}",
+            max_len_error(QUALIFIED_NAME_MAX_LENGTH)
+        ));
     }
     if !matches_qualified_name_part(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_ERR,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -173,7 +191,11 @@ pub fn is_valid_label_value(value: &str) -> Vec<String> {
         errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
     }
     if !value.is_empty() && !matches_qualified_name_part(value) {
-        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            LABEL_VALUE_ERR,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -194,9 +216,15 @@ pub fn is_config_map_key(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
     let ok = !value.is_empty()
-        && value.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
+        && value
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
     if !ok {
-        errs.push(regex_error(CONFIG_KEY_ERR, CONFIG_KEY_FMT, &["key.name", "KEY_NAME", "key-name"]));
+        errs.push(regex_error(
+            CONFIG_KEY_ERR,
+            CONFIG_KEY_FMT,
+            &["key.name", "KEY_NAME", "key-name"],
+        ));
     }
     errs.extend(has_chdir_prefix(value));
     errs
@@ -210,7 +238,9 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
     }
     let charset_ok = !port.is_empty() && port.bytes().all(|c| is_lower_alnum(c) || c == b'-');
     if !charset_ok {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string());
+        errs.push(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string(),
+        );
     } else if !port.bytes().any(|c| c.is_ascii_lowercase()) {
         errs.push("must contain at least one letter (a-z)".to_string());
     }
@@ -238,9 +268,14 @@ pub fn is_env_var_name(value: &str) -> Vec<String> {
     let b = value.as_bytes();
     let ok = !b.is_empty()
         && !b[0].is_ascii_digit()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
     if !ok {
-        errs.push(regex_error(ENV_VAR_NAME_ERR, ENV_VAR_NAME_FMT, &["my.env-name", "MY_ENV.NAME", "MyEnvName1"]));
+        errs.push(regex_error(
+            ENV_VAR_NAME_ERR,
+            ENV_VAR_NAME_FMT,
+            &["my.env-name", "MY_ENV.NAME", "MyEnvName1"],
+        ));
     }
     errs.extend(has_chdir_prefix(value));
     errs
@@ -252,7 +287,10 @@ pub fn is_relaxed_env_var_name(value: &str) -> Vec<String> {
     if value.is_empty() {
         errs.push(format!("environment variable name {EMPTY_ERROR}"));
     }
-    if value.chars().any(|c| !c.is_ascii() || c.is_ascii_control() || c == '=') {
+    if value
+        .chars()
+        .any(|c| !c.is_ascii() || c.is_ascii_control() || c == '=')
+    {
         errs.push(
             "a valid environment variable name must consist only of printable ASCII characters other than '='"
                 .to_string(),
@@ -272,7 +310,11 @@ pub fn is_valid_id(id: i64) -> Vec<String> {
 
 /// upstream `IsHTTPHeaderName`.
 pub fn is_http_header_name(value: &str) -> Vec<String> {
-    if !value.is_empty() && value.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    {
         vec![]
     } else {
         vec![regex_error(
@@ -353,10 +395,19 @@ mod tests {
 
     #[test]
     fn qualified_names() {
-        for ok in ["app", "app.kubernetes.io/name", "a_b", "A1", "example.com/MyName"] {
+        for ok in [
+            "app",
+            "app.kubernetes.io/name",
+            "a_b",
+            "A1",
+            "example.com/MyName",
+        ] {
             assert!(is_qualified_name(ok).is_empty(), "{ok}");
         }
-        assert_eq!(is_qualified_name("/a"), vec!["prefix part must be non-empty"]);
+        assert_eq!(
+            is_qualified_name("/a"),
+            vec!["prefix part must be non-empty"]
+        );
         assert!(is_qualified_name("a/b/c")[0].starts_with("a qualified name must consist"));
         assert!(is_qualified_name("-a")[0].starts_with("name part must consist"));
         assert_eq!(is_qualified_name("Bad.Prefix/x").len(), 1);
@@ -387,15 +438,30 @@ mod tests {
     fn port_names() {
         assert!(is_valid_port_name("http").is_empty());
         assert!(is_valid_port_name("h2c-1").is_empty());
-        assert_eq!(is_valid_port_name("123"), vec!["must contain at least one letter (a-z)"]);
+        assert_eq!(
+            is_valid_port_name("123"),
+            vec!["must contain at least one letter (a-z)"]
+        );
         assert_eq!(
             is_valid_port_name("Http"),
             vec!["must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"]
         );
-        assert_eq!(is_valid_port_name("a--b"), vec!["must not contain consecutive hyphens"]);
-        assert_eq!(is_valid_port_name("-ab"), vec!["must not begin or end with a hyphen"]);
-        assert_eq!(is_valid_port_name("abcdefghijklmnop"), vec![max_len_error(15)]);
-        assert_eq!(is_valid_port_num(0), vec!["must be between 1 and 65535, inclusive"]);
+        assert_eq!(
+            is_valid_port_name("a--b"),
+            vec!["must not contain consecutive hyphens"]
+        );
+        assert_eq!(
+            is_valid_port_name("-ab"),
+            vec!["must not begin or end with a hyphen"]
+        );
+        assert_eq!(
+            is_valid_port_name("abcdefghijklmnop"),
+            vec![max_len_error(15)]
+        );
+        assert_eq!(
+            is_valid_port_num(0),
+            vec!["must be between 1 and 65535, inclusive"]
+        );
         assert!(is_valid_port_num(65535).is_empty());
     }
 

@@ -28,7 +28,10 @@ pub static LIST_STRATEGIES: &[(&str, ListStrategy)] = &[
     ("hostAliases", ListStrategy::MergeByKey("ip")),
     ("conditions", ListStrategy::MergeByKey("type")),
     ("ownerReferences", ListStrategy::MergeByKey("uid")),
-    ("topologySpreadConstraints", ListStrategy::MergeByKey("topologyKey")),
+    (
+        "topologySpreadConstraints",
+        ListStrategy::MergeByKey("topologyKey"),
+    ),
     ("resourceClaims", ListStrategy::MergeByKey("name")),
     ("schedulingGates", ListStrategy::MergeByKey("name")),
     ("taints", ListStrategy::MergeByKey("key")),
@@ -50,8 +53,14 @@ mod tests {
 
     #[test]
     fn containers_merge_by_name_and_tolerations_are_atomic() {
-        assert_eq!(list_strategy("containers"), Some(ListStrategy::MergeByKey("name")));
-        assert_eq!(list_strategy("finalizers"), Some(ListStrategy::MergePrimitives));
+        assert_eq!(
+            list_strategy("containers"),
+            Some(ListStrategy::MergeByKey("name"))
+        );
+        assert_eq!(
+            list_strategy("finalizers"),
+            Some(ListStrategy::MergePrimitives)
+        );
         assert_eq!(list_strategy("tolerations"), None);
     }
 }

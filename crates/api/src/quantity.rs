@@ -128,7 +128,10 @@ impl ParsedQuantity {
         if number.is_empty() || number.bytes().filter(|b| *b == b'.').count() > 1 {
             return Err(QuantityError::Format);
         }
-        if !suffix.bytes().all(|b| b"eEinumkKMGTP+-0123456789".contains(&b)) {
+        if !suffix
+            .bytes()
+            .all(|b| b"eEinumkKMGTP+-0123456789".contains(&b))
+        {
             return Err(QuantityError::Format);
         }
         let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
@@ -142,7 +145,11 @@ impl ParsedQuantity {
         if digits.len() > MAX_DIGITS {
             return Err(QuantityError::TooLarge);
         }
-        let mut mantissa: i128 = if digits.is_empty() { 0 } else { digits.parse().map_err(|_| QuantityError::Format)? };
+        let mut mantissa: i128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().map_err(|_| QuantityError::Format)?
+        };
         if negative {
             mantissa = -mantissa;
         }
@@ -151,7 +158,9 @@ impl ParsedQuantity {
             exp = exp.checked_add(suffix_exp).ok_or(QuantityError::TooLarge)?;
         } else {
             let factor = 1i128 << suffix_exp;
-            mantissa = mantissa.checked_mul(factor).ok_or(QuantityError::TooLarge)?;
+            mantissa = mantissa
+                .checked_mul(factor)
+                .ok_or(QuantityError::TooLarge)?;
         }
         if mantissa == 0 {
             return Ok(ParsedQuantity { nanos: 0, format });
@@ -159,22 +168,34 @@ impl ParsedQuantity {
         if exp > 60 {
             return Err(QuantityError::TooLarge);
         }
-        Ok(ParsedQuantity { nanos: to_nanos(mantissa, exp)?, format })
+        Ok(ParsedQuantity {
+            nanos: to_nanos(mantissa, exp)?,
+            format,
+        })
     }
 
     /// A quantity of `milli` thousandths of a unit.
     pub fn from_milli(milli: i128, format: Format) -> Self {
-        ParsedQuantity { nanos: milli.saturating_mul(1_000_000), format }
+        ParsedQuantity {
+            nanos: milli.saturating_mul(1_000_000),
+            format,
+        }
     }
 
     /// A quantity of whole units.
     pub fn from_units(units: i128, format: Format) -> Self {
-        ParsedQuantity { nanos: units.saturating_mul(NANO), format }
+        ParsedQuantity {
+            nanos: units.saturating_mul(NANO),
+            format,
+        }
     }
 
     /// Zero, in the decimal format.
     pub fn zero() -> Self {
-        ParsedQuantity { nanos: 0, format: Format::DecimalSI }
+        ParsedQuantity {
+            nanos: 0,
+            format: Format::DecimalSI,
+        }
     }
 
     /// The exact value in nano-units.
@@ -206,8 +227,15 @@ impl ParsedQuantity {
 
     /// The sum; a zero left side takes the right side's format, as upstream `Add`.
     pub fn add(&self, other: &ParsedQuantity) -> ParsedQuantity {
-        let format = if self.nanos == 0 { other.format } else { self.format };
-        ParsedQuantity { nanos: self.nanos.saturating_add(other.nanos), format }
+        let format = if self.nanos == 0 {
+            other.format
+        } else {
+            self.format
+        };
+        ParsedQuantity {
+            nanos: self.nanos.saturating_add(other.nanos),
+            format,
+        }
     }
 
     /// The canonical string (`0.5` → `500m`, `1.5Gi` → `1536Mi`, `1000m` → `1`).
@@ -217,10 +245,13 @@ impl ParsedQuantity {
         }
         let sign = if self.nanos < 0 { "-" } else { "" };
         let abs = self.nanos.unsigned_abs();
-        if self.format == Format::BinarySI && abs >= 1024 * NANO as u128 && abs % NANO as u128 == 0 {
+        if self.format == Format::BinarySI
+            && abs >= 1024 * NANO as u128
+            && abs.is_multiple_of(NANO as u128)
+        {
             let mut v = abs / NANO as u128;
             let mut k = 0;
-            while k < 6 && v % 1024 == 0 {
+            while k < 6 && v.is_multiple_of(1024) {
                 v /= 1024;
                 k += 1;
             }
@@ -230,14 +261,18 @@ impl ParsedQuantity {
         // Decimal: strip factors of ten, then lower the exponent to a multiple of three.
         let mut mantissa = abs;
         let mut exp: i32 = -9;
-        while mantissa % 10 == 0 {
+        while mantissa.is_multiple_of(10) {
             mantissa /= 10;
             exp += 1;
         }
         let r = exp.rem_euclid(3);
         mantissa *= 10u128.pow(r as u32);
         exp -= r;
-        let format = if self.format == Format::BinarySI { Format::DecimalSI } else { self.format };
+        let format = if self.format == Format::BinarySI {
+            Format::DecimalSI
+        } else {
+            self.format
+        };
         let suffix = match format {
             Format::DecimalExponent => {
                 if exp == 0 {
@@ -314,7 +349,9 @@ pub fn canonicalize(s: &str) -> Result<String, QuantityError> {
 }
 
 /// Parse a k8s-openapi quantity.
-pub fn parse_k8s(q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity) -> Result<ParsedQuantity, QuantityError> {
+pub fn parse_k8s(
+    q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+) -> Result<ParsedQuantity, QuantityError> {
     ParsedQuantity::parse(&q.0)
 }
 
@@ -391,16 +428,28 @@ mod tests {
 
     #[test]
     fn rejects_malformed_quantities() {
-        for bad in ["", " ", "abc", "1.2.3", "1kb", "1 Mi", "Mi", "1e", "1ee3", "--1", "1Kii", "1K", "e3", "."] {
+        for bad in [
+            "", " ", "abc", "1.2.3", "1kb", "1 Mi", "Mi", "1e", "1ee3", "--1", "1Kii", "1K", "e3",
+            ".",
+        ] {
             assert!(ParsedQuantity::parse(bad).is_err(), "{bad:?} should fail");
         }
-        assert_eq!(ParsedQuantity::parse("1x").unwrap_err(), QuantityError::Format);
-        assert_eq!(ParsedQuantity::parse("1mm").unwrap_err(), QuantityError::Suffix);
+        assert_eq!(
+            ParsedQuantity::parse("1x").unwrap_err(),
+            QuantityError::Format
+        );
+        assert_eq!(
+            ParsedQuantity::parse("1mm").unwrap_err(),
+            QuantityError::Suffix
+        );
     }
 
     #[test]
     fn huge_values_are_refused_not_wrapped() {
-        assert_eq!(ParsedQuantity::parse("1e100").unwrap_err(), QuantityError::TooLarge);
+        assert_eq!(
+            ParsedQuantity::parse("1e100").unwrap_err(),
+            QuantityError::TooLarge
+        );
         assert!(ParsedQuantity::parse("99999999999999999999999999999999999999999").is_err());
         assert!(ParsedQuantity::parse("1e18").is_ok());
     }

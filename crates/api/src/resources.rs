@@ -48,7 +48,6 @@ impl Resource {
     }
 }
 
-
 /// Every resource the server serves, in discovery order.
 pub static RESOURCES: &[Resource] = &[
     Resource {
@@ -72,7 +71,15 @@ pub static RESOURCES: &[Resource] = &[
         singular: "pod",
         namespaced: true,
         short_names: &["po"],
-        subresources: &["status", "binding", "log", "eviction", "exec", "attach", "portforward"],
+        subresources: &[
+            "status",
+            "binding",
+            "log",
+            "eviction",
+            "exec",
+            "attach",
+            "portforward",
+        ],
         categories: &["all"],
     },
     Resource {
@@ -194,7 +201,9 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
 
 /// The resource of a kind in a group (any version).
 pub fn find_kind(group: &str, kind: &str) -> Option<&'static Resource> {
-    RESOURCES.iter().find(|r| r.group == group && r.kind == kind)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.kind == kind)
 }
 
 /// Every API group other than core, with its versions, in discovery order.
@@ -217,14 +226,20 @@ mod tests {
     #[test]
     fn finds_pods_and_deployments_by_plural() {
         assert_eq!(find("", "v1", "pods").unwrap().kind, "Pod");
-        assert_eq!(find("apps", "v1", "deployments").unwrap().short_names, &["deploy"]);
+        assert_eq!(
+            find("apps", "v1", "deployments").unwrap().short_names,
+            &["deploy"]
+        );
         assert!(find("apps", "v1", "pods").is_none());
     }
 
     #[test]
     fn keys_follow_the_registry_layout() {
         let pods = find("", "v1", "pods").unwrap();
-        assert_eq!(pods.key(Some("default"), "web"), "/registry/pods/default/web");
+        assert_eq!(
+            pods.key(Some("default"), "web"),
+            "/registry/pods/default/web"
+        );
         let nodes = find("", "v1", "nodes").unwrap();
         assert_eq!(nodes.key(Some("ignored"), "n1"), "/registry/nodes/n1");
     }

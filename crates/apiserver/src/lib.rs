@@ -156,13 +156,17 @@ async fn not_found(req: Request) -> Response {
     .into_response()
 }
 
+/// `/openapi/v2`: JSON when JSON is acceptable. kubectl 1.27/1.28 ask for protobuf only
+/// and treat any error as fatal; an empty protobuf body is a valid empty document, so
+/// their v2 fallbacks do nothing and the v3 documents are used.
 async fn openapi_v2(headers: http::HeaderMap) -> Response {
     let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
-        return ApiError::NotAcceptable {
-            message: "only application/json is served for /openapi/v2".into(),
-        }
-        .into_response();
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::empty())
+            .expect("static response parts are valid");
     }
     respond::ok(openapi::v2())
 }
@@ -194,6 +198,7 @@ async fn dispatch(State(server): State<ApiServer>, req: Request<Body>) -> Respon
 
 async fn dispatch_inner(server: &ApiServer, req: Request<Body>) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
+    check_acceptable(&parts.headers)?;
     let query = Query::parse(parts.uri.query())?;
     let route = request::route(parts.uri.path(), &parts.method, &query)?;
     let read_only = parts.method == Method::GET;
@@ -217,6 +222,23 @@ async fn dispatch_inner(server: &ApiServer, req: Request<Body>) -> ApiResult<Res
         }
         _ => Err(ApiError::method_not_allowed(parts.uri.path())),
     }
+}
+
+/// Only JSON is served: an `Accept` that allows no JSON is 406.
+fn check_acceptable(headers: &http::HeaderMap) -> ApiResult<()> {
+    let Some(accept) = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let acceptable = accept.split(',').any(|part| {
+        let media = part.split(';').next().unwrap_or("").trim();
+        matches!(media, "" | "*/*" | "application/*" | "application/json")
+    });
+    if acceptable {
+        return Ok(());
+    }
+    Err(ApiError::NotAcceptable {
+        message: format!("only the following media types are accepted: application/json (asked for {accept:?})"),
+    })
 }
 
 fn request_not_found(path: &str) -> ApiError {

@@ -52,11 +52,6 @@ pub fn name(obj: &Value) -> &str {
     meta_str(obj, "name").unwrap_or("")
 }
 
-/// The object's resourceVersion as a number, if it has one.
-pub fn resource_version(obj: &Value) -> Option<i64> {
-    meta_str(obj, "resourceVersion").and_then(|s| s.parse().ok())
-}
-
 /// `metadata.labels` as a sorted map.
 pub fn labels(obj: &Value) -> std::collections::BTreeMap<String, String> {
     obj.get("metadata")

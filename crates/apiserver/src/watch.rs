@@ -203,7 +203,7 @@ impl Watcher {
         let obj = if self.as_table {
             let mut table = crate::handlers::table(&self.target, &[obj], &self.query, None, None);
             if self.sent_columns {
-                table["columnDefinitions"] = json!([]);
+                table["columnDefinitions"] = Value::Null;
             }
             self.sent_columns = true;
             table

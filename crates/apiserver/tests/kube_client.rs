@@ -11,8 +11,9 @@ use futures::{StreamExt, TryStreamExt};
 use http::Request;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use kube::runtime::WatchStreamExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
-use kube::core::ErrorResponse;
+use kube::core::Status;
 use serde_json::{json, Value};
 
 fn pod(name: &str, labels: Value) -> Pod {
@@ -25,9 +26,9 @@ fn pod(name: &str, labels: Value) -> Pod {
     .unwrap()
 }
 
-fn api_error(e: kube::Error) -> ErrorResponse {
+fn api_error(e: kube::Error) -> Status {
     match e {
-        kube::Error::Api(s) => *s.into(),
+        kube::Error::Api(s) => *s,
         other => panic!("expected an API error, got {other:?}"),
     }
 }

@@ -24,6 +24,11 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    // Re-executed runtime modes (per-pod shim, infra process) run before any thread exists.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = runtime::reexec_main(&args) {
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

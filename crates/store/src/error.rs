@@ -17,7 +17,10 @@ pub enum Error {
         current: Option<Box<KeyValue>>,
     },
     #[error("revision {requested} has been compacted (compacted up to {compacted})")]
-    Compacted { requested: Revision, compacted: Revision },
+    Compacted {
+        requested: Revision,
+        compacted: Revision,
+    },
     #[error("revision {0} is in the future")]
     FutureRevision(Revision),
     #[error("the store is closed")]

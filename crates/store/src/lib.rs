@@ -5,8 +5,8 @@
 //! [`Store`] is the one interface; [`sqlite::SqliteStore`] is the embedded backend, and
 //! [`conformance`] is the behaviour suite every backend must pass.
 
-mod error;
 pub mod conformance;
+mod error;
 pub mod sqlite;
 
 pub use error::{Error, Result};

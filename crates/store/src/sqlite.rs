@@ -1,9 +1,10 @@
 //! The embedded backend: one SQLite file in WAL mode holding an etcd-style MVCC history.
 //!
-//! Writes go to one writer thread that group-commits them (see [`writer`]); an
-//! acknowledged write is committed with `synchronous=FULL`, so it survives `kill -9` and
-//! power loss. Reads use a small pool of read connections (see [`read`]); watches replay
-//! the history and then follow the writer's published events (see [`watch`]).
+//! Writes go to one writer thread that group-commits them (the `writer` module); an
+//! acknowledged write is committed with `synchronous=FULL`, so it survives `kill -9`
+//! and power loss. Reads use a small pool of read connections (the `read` module);
+//! watches replay the history, then follow the writer's published events (the `watch`
+//! module). The table layout is in the `schema` module.
 
 mod read;
 mod schema;

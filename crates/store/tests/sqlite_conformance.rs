@@ -64,7 +64,13 @@ async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path: PathBuf = dir.path().join("state.db");
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--ignored", "--exact", "kill_test_child_writes_until_killed", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "kill_test_child_writes_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DB, &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -80,13 +86,20 @@ async fn acknowledged_writes_survive_kill_9() {
                     acked.push(key.to_owned());
                 }
             }
-            None => panic!("the child stopped before it was killed ({} writes acknowledged)", acked.len()),
+            None => panic!(
+                "the child stopped before it was killed ({} writes acknowledged)",
+                acked.len()
+            ),
         }
     }
     child.kill().expect("kill -9 the child"); // SIGKILL on Unix
     child.wait().expect("reap the child");
     // Acknowledgements already in the pipe count too.
-    acked.extend(lines.map_while(|l| l.ok()).filter_map(|l| l.strip_prefix("acked ").map(str::to_owned)));
+    acked.extend(
+        lines
+            .map_while(|l| l.ok())
+            .filter_map(|l| l.strip_prefix("acked ").map(str::to_owned)),
+    );
 
     let store = SqliteStore::open(&path).expect("reopen after kill -9");
     let mut lost = Vec::new();
@@ -95,7 +108,17 @@ async fn acknowledged_writes_survive_kill_9() {
             lost.push(key);
         }
     }
-    assert!(lost.is_empty(), "{} of {} acknowledged writes lost after kill -9: {:?}", lost.len(), acked.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes lost after kill -9: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
     let newest = store.current_revision().await.unwrap();
-    assert!(newest >= acked.len() as i64, "revision {newest} below {} acknowledged creates", acked.len());
+    assert!(
+        newest >= acked.len() as i64,
+        "revision {newest} below {} acknowledged creates",
+        acked.len()
+    );
 }

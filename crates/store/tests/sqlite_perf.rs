@@ -68,7 +68,10 @@ async fn get_and_list_latency_with_10k_keys() {
                     let key = format!("/registry/pods/default/pod-{i:05}");
                     let kv = store.create(&key, vec![b'x'; VALUE]).await.unwrap();
                     if i % 2 == 0 {
-                        store.update(&key, vec![b'y'; VALUE], kv.mod_revision).await.unwrap();
+                        store
+                            .update(&key, vec![b'y'; VALUE], kv.mod_revision)
+                            .await
+                            .unwrap();
                     }
                 }
             })
@@ -78,7 +81,10 @@ async fn get_and_list_latency_with_10k_keys() {
         task.await.unwrap();
     }
     let old_revision = store.current_revision().await.unwrap();
-    store.create("/registry/pods/default/zz", vec![]).await.unwrap();
+    store
+        .create("/registry/pods/default/zz", vec![])
+        .await
+        .unwrap();
 
     let mut latencies = Vec::with_capacity(KEYS);
     for i in 0..KEYS {
@@ -105,10 +111,38 @@ async fn get_and_list_latency_with_10k_keys() {
     };
     let prefix = "/registry/pods/".to_string();
     for (name, opts) in [
-        ("list all at latest", ListOptions { prefix: prefix.clone(), ..Default::default() }),
-        ("list page of 500 at latest", ListOptions { prefix: prefix.clone(), limit: 500, ..Default::default() }),
-        ("list all at an old revision", ListOptions { prefix: prefix.clone(), revision: old_revision, ..Default::default() }),
-        ("list page of 500 at an old revision", ListOptions { prefix: prefix.clone(), revision: old_revision, limit: 500, ..Default::default() }),
+        (
+            "list all at latest",
+            ListOptions {
+                prefix: prefix.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "list page of 500 at latest",
+            ListOptions {
+                prefix: prefix.clone(),
+                limit: 500,
+                ..Default::default()
+            },
+        ),
+        (
+            "list all at an old revision",
+            ListOptions {
+                prefix: prefix.clone(),
+                revision: old_revision,
+                ..Default::default()
+            },
+        ),
+        (
+            "list page of 500 at an old revision",
+            ListOptions {
+                prefix: prefix.clone(),
+                revision: old_revision,
+                limit: 500,
+                ..Default::default()
+            },
+        ),
     ] {
         let (elapsed, items, remaining) = timed(opts).await;
         println!("{name}: {items} items, {remaining} remaining, {elapsed:?}");

@@ -11,6 +11,36 @@ use tokio::sync::Semaphore;
 use super::schema::{key_range, kv_from_row, open_reader, read_meta, TextBytes};
 use crate::{Error, KeyValue, ListOptions, ListResult, Result};
 
+/// The live value of key ?1.
+pub(super) const GET_SQL: &str = "
+    SELECT c.key, l.value, l.create_rev, l.rev FROM current c JOIN log l ON l.rev = c.rev
+    WHERE c.key = ?1";
+
+/// Live keys in [?1, ?2), at most ?3, from `current`.
+pub(super) const LIST_LATEST_SQL: &str = "
+    SELECT c.key, l.value, l.create_rev, l.rev
+    FROM current c CROSS JOIN log l ON l.rev = c.rev
+    WHERE c.key >= ?1 AND c.key < ?2 ORDER BY c.key LIMIT ?3";
+
+/// Keys in [?1, ?2) as of revision ?3, at most ?4: each key's latest row at or before
+/// ?3 unless it is a tombstone. The scan walks `log_key_rev` in key order, so a LIMIT
+/// stops it early.
+pub(super) const LIST_AT_SQL: &str = "
+    SELECT l.key, l.value, l.create_rev, l.rev FROM log l
+    WHERE l.key >= ?1 AND l.key < ?2 AND l.deleted = 0
+      AND l.rev = (SELECT max(m.rev) FROM log m WHERE m.key = l.key AND m.rev <= ?3)
+    ORDER BY l.key LIMIT ?4";
+
+/// How many live keys are in (?1, ?2).
+pub(super) const COUNT_LATEST_SQL: &str = "
+    SELECT count(*) FROM current WHERE key > ?1 AND key < ?2";
+
+/// How many keys were live in (?1, ?2) as of revision ?3.
+pub(super) const COUNT_AT_SQL: &str = "
+    SELECT count(*) FROM log l
+    WHERE l.key > ?1 AND l.key < ?2 AND l.deleted = 0
+      AND l.rev = (SELECT max(m.rev) FROM log m WHERE m.key = l.key AND m.rev <= ?3)";
+
 /// At most `size` read connections, opened on first use and reused.
 pub(crate) struct ReadPool {
     path: PathBuf,
@@ -63,10 +93,7 @@ impl ReadPool {
 /// The latest value of `key`.
 pub(crate) fn get(conn: &Connection, key: &str) -> Result<Option<KeyValue>> {
     let kv = conn
-        .prepare_cached(
-            "SELECT c.key, l.value, l.create_rev, l.rev FROM current c JOIN log l ON l.rev = c.rev
-             WHERE c.key = ?1",
-        )?
+        .prepare_cached(GET_SQL)?
         .query_row([key], kv_from_row)
         .optional()?;
     Ok(kv)
@@ -97,22 +124,11 @@ pub(crate) fn list(conn: &Connection, opts: &ListOptions) -> Result<ListResult> 
     let limit = if limit == 0 { -1 } else { limit };
     let latest = rev == meta.current;
     let items = if latest {
-        let mut stmt = tx.prepare_cached(
-            "SELECT c.key, l.value, l.create_rev, l.rev
-             FROM current c CROSS JOIN log l ON l.rev = c.rev
-             WHERE c.key >= ?1 AND c.key < ?2 ORDER BY c.key LIMIT ?3",
-        )?;
+        let mut stmt = tx.prepare_cached(LIST_LATEST_SQL)?;
         let rows = stmt.query_map(params![TextBytes(&lo), TextBytes(&hi), limit], kv_from_row)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     } else {
-        // Each key's latest row at or before `rev`, unless that row is a tombstone. The
-        // scan walks `log_key_rev` in key order, so a LIMIT stops it early.
-        let mut stmt = tx.prepare_cached(
-            "SELECT l.key, l.value, l.create_rev, l.rev FROM log l
-             WHERE l.key >= ?1 AND l.key < ?2 AND l.deleted = 0
-               AND l.rev = (SELECT max(m.rev) FROM log m WHERE m.key = l.key AND m.rev <= ?3)
-             ORDER BY l.key LIMIT ?4",
-        )?;
+        let mut stmt = tx.prepare_cached(LIST_AT_SQL)?;
         let rows = stmt.query_map(
             params![TextBytes(&lo), TextBytes(&hi), rev, limit],
             kv_from_row,
@@ -134,15 +150,11 @@ pub(crate) fn list(conn: &Connection, opts: &ListOptions) -> Result<ListResult> 
 /// How many live keys at `rev` sort after `after` and before `hi`.
 fn count_after(conn: &Connection, after: &str, hi: &[u8], rev: i64, latest: bool) -> Result<i64> {
     let count = if latest {
-        conn.prepare_cached("SELECT count(*) FROM current WHERE key > ?1 AND key < ?2")?
+        conn.prepare_cached(COUNT_LATEST_SQL)?
             .query_row(params![after, TextBytes(hi)], |r| r.get(0))?
     } else {
-        conn.prepare_cached(
-            "SELECT count(*) FROM log l
-             WHERE l.key > ?1 AND l.key < ?2 AND l.deleted = 0
-               AND l.rev = (SELECT max(m.rev) FROM log m WHERE m.key = l.key AND m.rev <= ?3)",
-        )?
-        .query_row(params![after, TextBytes(hi), rev], |r| r.get(0))?
+        conn.prepare_cached(COUNT_AT_SQL)?
+            .query_row(params![after, TextBytes(hi), rev], |r| r.get(0))?
     };
     Ok(count)
 }

@@ -58,6 +58,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -16_000)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Checkpoints leave the WAL file at its largest size; cap what stays on disk.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(32);
     conn.execute_batch(SCHEMA)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -214,7 +216,10 @@ mod tests {
         assert_eq!((meta.current, meta.compacted), (7, 0));
         let reader = open_reader(&path).unwrap();
         assert_eq!(read_meta(&reader).unwrap().current, 7);
-        assert!(reader.execute("DELETE FROM meta", []).is_err(), "readers are query-only");
+        assert!(
+            reader.execute("DELETE FROM meta", []).is_err(),
+            "readers are query-only"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{schema, SqliteOptions, SqliteStore};
+use super::{read, schema, watch, SqliteOptions, SqliteStore};
 use crate::{Error, EventKind, ListOptions, Store, WatchStream};
 
 async fn make() -> (SqliteStore, tempfile::TempDir) {
@@ -26,7 +26,8 @@ mod conformance_with_small_replay_pages {
 
 fn log_rows(dir: &Path) -> i64 {
     let conn = schema::open_reader(&dir.join("db")).unwrap();
-    conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0)).unwrap()
+    conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0))
+        .unwrap()
 }
 
 async fn next(stream: &mut WatchStream) -> Option<crate::Result<crate::Event>> {
@@ -62,7 +63,10 @@ async fn a_watcher_that_falls_behind_the_buffer_has_its_stream_ended() {
         item.unwrap();
         seen += 1;
     }
-    assert!(seen < 10, "a lagging watcher must be cut off, yet it saw all {seen} events");
+    assert!(
+        seen < 10,
+        "a lagging watcher must be cut off, yet it saw all {seen} events"
+    );
 }
 
 #[tokio::test]
@@ -106,7 +110,10 @@ async fn compaction_during_a_replay_ends_it_with_compacted() {
     };
     assert!(matches!(err, Error::Compacted { .. }), "{err}");
     assert!(delivered < 60, "events replayed from a compacted range");
-    assert!(next(&mut stream).await.is_none(), "the stream ends after the error");
+    assert!(
+        next(&mut stream).await.is_none(),
+        "the stream ends after the error"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +125,10 @@ async fn compaction_in_small_chunks_keeps_only_live_values() {
     for i in 0..10 {
         let mut kv = store.create(&format!("/k{i}"), vec![0]).await.unwrap();
         for v in 1..4 {
-            kv = store.update(&kv.key, vec![v], kv.mod_revision).await.unwrap();
+            kv = store
+                .update(&kv.key, vec![v], kv.mod_revision)
+                .await
+                .unwrap();
         }
         if i % 2 == 1 {
             store.delete(&kv.key, None).await.unwrap();
@@ -131,7 +141,11 @@ async fn compaction_in_small_chunks_keeps_only_live_values() {
     compacted.unwrap();
     let extra = extra.unwrap();
     assert_eq!(store.compacted_revision().await.unwrap(), current);
-    assert_eq!(log_rows(dir.path()), 5 + 1, "only the live values and the racing write remain");
+    assert_eq!(
+        log_rows(dir.path()),
+        5 + 1,
+        "only the live values and the racing write remain"
+    );
     let at = ListOptions {
         revision: current,
         ..Default::default()
@@ -153,7 +167,10 @@ async fn compacting_at_or_below_the_compacted_revision_is_a_no_op() {
     store.compact(2).await.unwrap();
     store.compact(0).await.unwrap();
     assert_eq!(store.compacted_revision().await.unwrap(), 2);
-    assert!(matches!(store.compact(4).await, Err(Error::FutureRevision(4))));
+    assert!(matches!(
+        store.compact(4).await,
+        Err(Error::FutureRevision(4))
+    ));
 }
 
 #[tokio::test]
@@ -203,4 +220,33 @@ async fn keys_sort_by_bytes_including_non_ascii() {
         .unwrap();
     let keys: Vec<_> = listed.items.iter().map(|kv| kv.key.as_str()).collect();
     assert_eq!(keys, ["/p/a\0b", "/p/z", "/p/é", "/p/\u{10FFFF}"]);
+}
+
+/// Every read query must seek an index and never sort or scan a whole table, or list and
+/// watch latency grows with the size of the store.
+#[test]
+fn read_queries_use_indexes_and_never_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = schema::open_writer(&dir.path().join("db")).unwrap();
+    for sql in [
+        read::GET_SQL,
+        read::LIST_LATEST_SQL,
+        read::LIST_AT_SQL,
+        read::COUNT_LATEST_SQL,
+        read::COUNT_AT_SQL,
+        watch::REPLAY_SQL,
+    ] {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .all(|step| step.starts_with("SEARCH") || step.starts_with("CORRELATED")),
+            "query plan scans or sorts: {plan:?}\n{sql}"
+        );
+    }
 }

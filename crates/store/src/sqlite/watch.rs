@@ -22,6 +22,11 @@ pub(crate) type Batch = Arc<Vec<Event>>;
 /// How many history rows one replay read takes (few in unit tests, to cross pages).
 const REPLAY_PAGE: usize = if cfg!(test) { 7 } else { 1000 };
 
+/// Events under [?3, ?4) with revisions in (?1, ?2], oldest first, at most ?5.
+pub(super) const REPLAY_SQL: &str = "
+    SELECT rev, key, value, create_rev, deleted FROM log
+    WHERE rev > ?1 AND rev <= ?2 AND key >= ?3 AND key < ?4 ORDER BY rev LIMIT ?5";
+
 /// Where a watch is in its life.
 enum Phase {
     /// Reading history: rows in `(pos, until]` are still to be read from the log.
@@ -140,7 +145,11 @@ impl Watch {
                             .cloned(),
                     ),
                     Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(prefix = %self.prefix, missed, "watcher fell behind; ending its watch");
+                        tracing::warn!(
+                            prefix = %self.prefix,
+                            missed,
+                            "watcher fell behind; ending its watch"
+                        );
                         self.phase = Phase::Done;
                     }
                     Err(RecvError::Closed) => self.phase = Phase::Done,
@@ -152,17 +161,25 @@ impl Watch {
 }
 
 /// Up to [`REPLAY_PAGE`] events under `prefix` with revisions in `(after, until]`.
-fn read_page(conn: &Connection, prefix: &str, after: Revision, until: Revision) -> Result<Vec<Event>> {
+fn read_page(
+    conn: &Connection,
+    prefix: &str,
+    after: Revision,
+    until: Revision,
+) -> Result<Vec<Event>> {
     if after >= until {
         return Ok(Vec::new());
     }
     let (lo, hi) = key_range(prefix, None);
-    let mut stmt = conn.prepare_cached(
-        "SELECT rev, key, value, create_rev, deleted FROM log
-         WHERE rev > ?1 AND rev <= ?2 AND key >= ?3 AND key < ?4 ORDER BY rev LIMIT ?5",
-    )?;
+    let mut stmt = conn.prepare_cached(REPLAY_SQL)?;
     let rows = stmt.query_map(
-        params![after, until, TextBytes(&lo), TextBytes(&hi), REPLAY_PAGE as i64],
+        params![
+            after,
+            until,
+            TextBytes(&lo),
+            TextBytes(&hi),
+            REPLAY_PAGE as i64
+        ],
         event_from_row,
     )?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

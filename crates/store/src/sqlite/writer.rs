@@ -38,9 +38,9 @@ pub(crate) enum WriteOp {
 impl WriteOp {
     fn key(&self) -> &str {
         match self {
-            WriteOp::Create { key, .. } | WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } => {
-                key
-            }
+            WriteOp::Create { key, .. }
+            | WriteOp::Update { key, .. }
+            | WriteOp::Delete { key, .. } => key,
         }
     }
 }
@@ -206,7 +206,11 @@ impl Writer {
                 self.finish(outcomes, replies.collect());
             }
             Err(err) if writes.len() > 1 => {
-                tracing::warn!(error = %err, writes = writes.len(), "group commit failed; retrying writes one by one");
+                tracing::warn!(
+                    error = %err,
+                    writes = writes.len(),
+                    "group commit failed; retrying writes one by one"
+                );
                 for (op, reply) in writes {
                     match self.commit_group(&[&op]) {
                         Ok(outcomes) => self.finish(outcomes, vec![reply]),
@@ -253,7 +257,11 @@ impl Writer {
     }
 
     /// Answers callers of a committed group and publishes its events.
-    fn finish(&self, outcomes: Vec<Result<Event>>, replies: Vec<oneshot::Sender<Result<KeyValue>>>) {
+    fn finish(
+        &self,
+        outcomes: Vec<Result<Event>>,
+        replies: Vec<oneshot::Sender<Result<KeyValue>>>,
+    ) {
         let watched = self.events.receiver_count() > 0;
         let mut batch = Vec::new();
         for (outcome, reply) in outcomes.into_iter().zip(replies) {
@@ -283,14 +291,24 @@ impl Writer {
                 tracing::debug!(reached, removed, target, "compacted store history");
                 if reached >= target {
                     tracing::info!(revision = reached, "store compaction done");
-                    for waiter in self.compaction.take().map(|p| p.waiters).unwrap_or_default() {
+                    for waiter in self
+                        .compaction
+                        .take()
+                        .map(|p| p.waiters)
+                        .unwrap_or_default()
+                    {
                         let _ = waiter.send(Ok(()));
                     }
                 }
             }
             Err(err) => {
                 tracing::error!(error = %err, target, "store compaction failed");
-                for waiter in self.compaction.take().map(|p| p.waiters).unwrap_or_default() {
+                for waiter in self
+                    .compaction
+                    .take()
+                    .map(|p| p.waiters)
+                    .unwrap_or_default()
+                {
                     let _ = waiter.send(Err(Error::Backend(format!("compaction failed: {err}"))));
                 }
             }
@@ -346,7 +364,14 @@ fn apply(conn: &Connection, rev: Revision, op: &WriteOp) -> rusqlite::Result<Res
         "INSERT INTO log (rev, key, value, create_rev, prev_rev, deleted)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![rev, key, value, create_rev, prev_rev, kind == EventKind::Delete])?;
+    .execute(params![
+        rev,
+        key,
+        value,
+        create_rev,
+        prev_rev,
+        kind == EventKind::Delete
+    ])?;
     if kind == EventKind::Delete {
         conn.prepare_cached("DELETE FROM current WHERE key = ?1")?
             .execute([key])?;
@@ -409,7 +434,10 @@ fn compact_chunk(
         "DELETE FROM log WHERE rev > ?1 AND rev <= ?2 AND deleted = 1",
         [lo, hi],
     )?;
-    tx.execute("UPDATE meta SET value = ?1 WHERE name = 'compacted_rev'", [hi])?;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE name = 'compacted_rev'",
+        [hi],
+    )?;
     tx.commit()?;
     Ok((hi, superseded + tombstones))
 }

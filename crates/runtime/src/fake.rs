@@ -1,0 +1,1 @@
+//! A recording fake of [`crate::Runtime`] for the agent's unit tests.
