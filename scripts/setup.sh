@@ -8,6 +8,8 @@ need=()
 command -v cc >/dev/null || need+=(gcc)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+[ -x /bin/busybox ] || need+=(busybox-static)
+[ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -39,6 +39,8 @@ struct Extracted<'a> {
     store: &'a ImageStore,
     archive: &'a Path,
     dir: PathBuf,
+    /// Where hard links to members are made before they move into the blob store.
+    links: PathBuf,
     /// Extracted files already in the blob store, by canonical path.
     ingested: HashMap<PathBuf, (String, u64)>,
     lease: Lease,
@@ -52,19 +54,26 @@ impl ImageStore {
         let tmp = tempfile::Builder::new()
             .prefix("load-")
             .tempdir_in(self.tmp_dir())
-            .ctx(|| format!("cannot create a temporary directory in {}", self.tmp_dir().display()))?;
-        let (stream, _) = open_decompressed(path).ctx(|| format!("cannot open {}", path.display()))?;
+            .ctx(|| {
+                format!(
+                    "cannot create a temporary directory in {}",
+                    self.tmp_dir().display()
+                )
+            })?;
+        let (stream, _) =
+            open_decompressed(path).ctx(|| format!("cannot open {}", path.display()))?;
+        let unpacked = tmp.path().join("archive");
         let mut tar = tar::Archive::new(stream);
-        tar.unpack(tmp.path())
+        tar.unpack(&unpacked)
             .map_err(|e| Error::invalid_archive(path, format!("cannot unpack: {e}")))?;
-        let dir = tmp
-            .path()
+        let dir = unpacked
             .canonicalize()
-            .ctx(|| format!("cannot resolve {}", tmp.path().display()))?;
+            .ctx(|| format!("cannot resolve {}", unpacked.display()))?;
         let mut extracted = Extracted {
             store: self,
             archive: path,
             dir,
+            links: tmp.path().to_path_buf(),
             ingested: HashMap::new(),
             lease: self.lease([]),
         };
@@ -126,7 +135,7 @@ impl Extracted<'_> {
         }
         // Move a hard link, not the member: other members may be symbolic links to it
         // (older `docker save` deduplicates layers that way).
-        let link = self.dir.join(format!(".ingest-{}", self.ingested.len()));
+        let link = self.links.join(format!("ingest-{}", self.ingested.len()));
         fs::hard_link(&path, &link).ctx(|| format!("cannot link {}", path.display()))?;
         let (digest, size) = self.store.ingest_move(&link, expected)?;
         self.lease.add([digest.clone()]);
@@ -140,16 +149,27 @@ impl Extracted<'_> {
     }
 
     fn load_docker_archive(&mut self) -> Result<Vec<Image>> {
-        let entries: Vec<DockerArchiveEntry> = serde_json::from_slice(&self.read_member("manifest.json")?)
-            .map_err(|e| self.invalid(format!("cannot parse manifest.json: {e}")))?;
+        let entries: Vec<DockerArchiveEntry> =
+            serde_json::from_slice(&self.read_member("manifest.json")?)
+                .map_err(|e| self.invalid(format!("cannot parse manifest.json: {e}")))?;
         let mut images = Vec::new();
         for entry in entries {
             let config_bytes = self.read_member(&entry.config)?;
-            let config = oci::ImageConfig::from_json(&config_bytes)
-                .map_err(|e| self.invalid(format!("cannot parse image config {}: {e}", entry.config)))?;
+            let config = oci::ImageConfig::from_json(&config_bytes).map_err(|e| {
+                self.invalid(format!("cannot parse image config {}: {e}", entry.config))
+            })?;
             let (config_digest, config_size) = self.ingest(&entry.config, None)?;
+            let diff_ids = oci::config_diff_ids(&config_bytes);
+            if !diff_ids.is_empty() && diff_ids.len() != entry.layers.len() {
+                return Err(self.invalid(format!(
+                    "image config {} lists {} layers but the manifest has {}",
+                    entry.config,
+                    diff_ids.len(),
+                    entry.layers.len()
+                )));
+            }
             let mut layers = Vec::new();
-            for rel in &entry.layers {
+            for (i, rel) in entry.layers.iter().enumerate() {
                 let path = self.member(rel)?;
                 let (_, compression) =
                     open_decompressed(&path).ctx(|| format!("cannot read {rel}"))?;
@@ -159,6 +179,16 @@ impl Extracted<'_> {
                     Compression::Zstd => oci::OCI_LAYER_ZSTD,
                 };
                 let (digest, size) = self.ingest(rel, None)?;
+                // An uncompressed layer's digest is its diff id: check it against the config.
+                if let (Compression::None, Some(diff_id)) = (compression, diff_ids.get(i)) {
+                    if *diff_id != digest {
+                        return Err(Error::DigestMismatch {
+                            what: format!("layer {rel} in {}", self.archive.display()),
+                            expected: diff_id.clone(),
+                            actual: digest,
+                        });
+                    }
+                }
                 layers.push(Descriptor::new(media_type, digest, size));
             }
             let config_desc = Descriptor::new(oci::OCI_CONFIG, config_digest, config_size);
@@ -175,7 +205,14 @@ impl Extracted<'_> {
                 })
                 .collect::<Result<_>>()?;
             for reference in names_or_id(names, &config_desc.digest) {
-                images.push(image_record(reference, None, &manifest_digest, &config_desc, &layers, config.clone()));
+                images.push(image_record(
+                    reference,
+                    None,
+                    &manifest_digest,
+                    &config_desc,
+                    &layers,
+                    config.clone(),
+                ));
             }
         }
         Ok(images)
@@ -183,8 +220,8 @@ impl Extracted<'_> {
 
     fn load_oci_layout(&mut self) -> Result<Vec<Image>> {
         let index_bytes = self.read_member("index.json")?;
-        let Manifest::Index { manifests } = Manifest::parse(&index_bytes, "index.json")
-            .map_err(|e| self.invalid(e.to_string()))?
+        let Manifest::Index { manifests } =
+            Manifest::parse(&index_bytes, "index.json").map_err(|e| self.invalid(e.to_string()))?
         else {
             return Err(self.invalid("index.json is not an image index"));
         };
@@ -197,8 +234,9 @@ impl Extracted<'_> {
                 .map_err(|e| self.invalid(format!("bad image name annotation: {e}")))?;
             let (manifest_digest, config, layers) = self.resolve_entry(entry, 0)?;
             let config_bytes = self.store.read_blob(&config.digest)?;
-            let image_config = oci::ImageConfig::from_json(&config_bytes)
-                .map_err(|e| self.invalid(format!("cannot parse image config {}: {e}", config.digest)))?;
+            let image_config = oci::ImageConfig::from_json(&config_bytes).map_err(|e| {
+                self.invalid(format!("cannot parse image config {}: {e}", config.digest))
+            })?;
             for reference in names_or_id(names, &config.digest) {
                 images.push(image_record(
                     reference,
@@ -230,7 +268,12 @@ impl Extracted<'_> {
             Manifest::Index { manifests } => {
                 let (os, arch) = oci::current_platform();
                 let child = oci::pick_platform(&manifests)
-                    .ok_or_else(|| self.invalid(format!("no image for {os}/{arch} in index {}", entry.digest)))?
+                    .ok_or_else(|| {
+                        self.invalid(format!(
+                            "no image for {os}/{arch} in index {}",
+                            entry.digest
+                        ))
+                    })?
                     .clone();
                 self.resolve_entry(&child, depth + 1)
             }

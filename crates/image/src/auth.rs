@@ -27,7 +27,8 @@ pub fn parse_docker_config_json(bytes: &[u8], registry_host: &str) -> Option<Reg
     for (key, entry) in auths {
         let host = normalize_host(key);
         let exact = host == want;
-        if !exact && !(glob_match.is_none() && host_glob_matches(&host, &want)) {
+        let first_glob = glob_match.is_none() && host_glob_matches(&host, &want);
+        if !exact && !first_glob {
             continue;
         }
         let Some(auth) = entry_auth(entry) else {
@@ -71,7 +72,11 @@ fn normalize_host(key: &str) -> String {
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
         .unwrap_or(key);
-    let host = key.split('/').next().unwrap_or_default().to_ascii_lowercase();
+    let host = key
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match host.as_str() {
         "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
             "docker.io".to_string()
@@ -134,13 +139,17 @@ mod tests {
             parse_docker_config_json(json.as_bytes(), "localhost:5000"),
             Some(RegistryAuth::Basic("alice".into(), "s3cr:et".into()))
         );
-        assert_eq!(parse_docker_config_json(json.as_bytes(), "localhost:5001"), None);
+        assert_eq!(
+            parse_docker_config_json(json.as_bytes(), "localhost:5001"),
+            None
+        );
         assert_eq!(parse_docker_config_json(json.as_bytes(), "localhost"), None);
     }
 
     #[test]
     fn username_and_password_fields_are_used_without_auth() {
-        let json = r#"{"auths":{"https://registry.example.com/v2/":{"username":"bob","password":"pw"}}}"#;
+        let json =
+            r#"{"auths":{"https://registry.example.com/v2/":{"username":"bob","password":"pw"}}}"#;
         assert_eq!(
             parse_docker_config_json(json.as_bytes(), "registry.example.com"),
             Some(RegistryAuth::Basic("bob".into(), "pw".into()))
@@ -181,8 +190,14 @@ mod tests {
             b64("exact:2")
         );
         let parse = |h| parse_docker_config_json(json.as_bytes(), h);
-        assert_eq!(parse("a.example.com"), Some(RegistryAuth::Basic("exact".into(), "2".into())));
-        assert_eq!(parse("b.example.com"), Some(RegistryAuth::Basic("glob".into(), "1".into())));
+        assert_eq!(
+            parse("a.example.com"),
+            Some(RegistryAuth::Basic("exact".into(), "2".into()))
+        );
+        assert_eq!(
+            parse("b.example.com"),
+            Some(RegistryAuth::Basic("glob".into(), "1".into()))
+        );
         assert_eq!(parse("x.b.example.com"), None);
         assert_eq!(parse("b.example.com:5000"), None);
     }
@@ -199,7 +214,10 @@ mod tests {
     #[test]
     fn garbage_and_empty_entries_give_none() {
         assert_eq!(parse_docker_config_json(b"not json", "docker.io"), None);
-        assert_eq!(parse_docker_config_json(br#"{"auths":[]}"#, "docker.io"), None);
+        assert_eq!(
+            parse_docker_config_json(br#"{"auths":[]}"#, "docker.io"),
+            None
+        );
         assert_eq!(
             parse_docker_config_json(br#"{"auths":{"docker.io":{}}}"#, "docker.io"),
             None

@@ -19,7 +19,9 @@ pub enum Error {
     InvalidReference { reference: String, reason: String },
 
     /// The registry does not have this repository, tag or digest.
-    #[error("image {reference} not found in the registry: {message}; check the image name and tag")]
+    #[error(
+        "image {reference} not found in the registry: {message}; check the image name and tag"
+    )]
     NotFound { reference: String, message: String },
 
     /// The registry refused the credentials (or wanted some).

@@ -32,8 +32,8 @@
 //! `<name>` and `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its directory. Gzip, zstd
 //! and uncompressed layers are recognised by their magic bytes.
 //!
-//! One process owns a store root at a time (the node agent); within it, an [`ImageStore`] is
-//! cheap to clone and safe to share. Layer directories of an image in use by a container must
+//! One process owns a store root at a time (the node agent) and opens it once ([`ImageStore::open`]
+//! clears `tmp/`); within it, an [`ImageStore`] is cheap to clone and safe to share. Layer directories of an image in use by a container must
 //! not be removed: remove an image only when no container uses it (the kubelet's image GC
 //! makes the same rule).
 

@@ -19,7 +19,12 @@ pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// Manifest media types a pull accepts, most preferred first.
-pub const MANIFEST_TYPES: &[&str] = &[OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
+pub const MANIFEST_TYPES: &[&str] = &[
+    OCI_INDEX,
+    DOCKER_MANIFEST_LIST,
+    OCI_MANIFEST,
+    DOCKER_MANIFEST,
+];
 
 /// Whether a layer of this media type is a (possibly compressed) tar this crate can unpack.
 pub fn is_layer_media_type(media_type: &str) -> bool {
@@ -156,7 +161,10 @@ impl Manifest {
             if !is_layer_media_type(&layer.media_type) {
                 return Err(Error::invalid_image(
                     reference,
-                    format!("layer {} has unsupported media type {:?}", layer.digest, layer.media_type),
+                    format!(
+                        "layer {} has unsupported media type {:?}",
+                        layer.digest, layer.media_type
+                    ),
                 ));
             }
             crate::reference::validate_digest(&layer.digest)
@@ -201,7 +209,9 @@ pub fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
     let images: Vec<&Descriptor> = manifests
         .iter()
         .filter(|d| {
-            d.annotations.get("vnd.docker.reference.type").map(String::as_str)
+            d.annotations
+                .get("vnd.docker.reference.type")
+                .map(String::as_str)
                 != Some("attestation-manifest")
         })
         .filter(|d| {
@@ -212,7 +222,11 @@ pub fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
         .collect();
     images
         .iter()
-        .find(|d| d.platform.as_ref().is_some_and(|p| p.os == os && p.architecture == arch))
+        .find(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| p.os == os && p.architecture == arch)
+        })
         .copied()
         .or_else(|| match images.as_slice() {
             [only] if only.platform.is_none() => Some(*only),
@@ -245,17 +259,29 @@ pub struct ImageConfig {
 /// The image config's `config` object, docker's capitalised field names.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ContainerConfig {
-    #[serde(rename = "Entrypoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Entrypoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     entrypoint: Option<Vec<String>>,
     #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
     cmd: Option<Vec<String>>,
     #[serde(rename = "Env", default, skip_serializing_if = "Option::is_none")]
     env: Option<Vec<String>>,
-    #[serde(rename = "WorkingDir", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     working_dir: Option<String>,
     #[serde(rename = "User", default, skip_serializing_if = "Option::is_none")]
     user: Option<String>,
-    #[serde(rename = "StopSignal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     stop_signal: Option<String>,
 }
 
@@ -289,8 +315,9 @@ impl ImageConfig {
         })
     }
 
-    /// A complete OCI image config for a single-platform image with these `diff_ids`.
-    pub(crate) fn to_oci_config_json(&self, diff_ids: &[String], created: &str) -> Vec<u8> {
+    /// A complete OCI image config for a single-platform image with these `diff_ids`. It
+    /// has no creation time, so the same content always gets the same image id.
+    pub(crate) fn to_oci_config_json(&self, diff_ids: &[String]) -> Vec<u8> {
         let (os, arch) = current_platform();
         let config = ContainerConfig {
             entrypoint: self.entrypoint.clone(),
@@ -301,12 +328,11 @@ impl ImageConfig {
             stop_signal: self.stop_signal.clone(),
         };
         let value = serde_json::json!({
-            "created": created,
             "architecture": arch,
             "os": os,
             "config": config,
             "rootfs": { "type": "layers", "diff_ids": diff_ids },
-            "history": [{ "created": created, "created_by": "orca import" }],
+            "history": [{ "created_by": "orca import" }],
         });
         serde_json::to_vec(&value).expect("a config always serialises")
     }
@@ -341,7 +367,10 @@ mod tests {
             "rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]}
         }"#;
         let c = ImageConfig::from_json(json).unwrap();
-        assert_eq!(c.entrypoint, Some(vec!["/docker-entrypoint.sh".to_string()]));
+        assert_eq!(
+            c.entrypoint,
+            Some(vec!["/docker-entrypoint.sh".to_string()])
+        );
         assert_eq!(c.cmd.as_deref().map(<[String]>::len), Some(3));
         assert_eq!(c.env.len(), 2);
         assert_eq!(c.working_dir, None);
@@ -352,10 +381,15 @@ mod tests {
 
     #[test]
     fn null_and_missing_config_give_defaults() {
-        let c = ImageConfig::from_json(br#"{"config": {"Entrypoint": null, "Cmd": null, "Env": null}}"#)
-            .unwrap();
+        let c = ImageConfig::from_json(
+            br#"{"config": {"Entrypoint": null, "Cmd": null, "Env": null}}"#,
+        )
+        .unwrap();
         assert_eq!(c, ImageConfig::default());
-        assert_eq!(ImageConfig::from_json(b"{}").unwrap(), ImageConfig::default());
+        assert_eq!(
+            ImageConfig::from_json(b"{}").unwrap(),
+            ImageConfig::default()
+        );
         assert!(ImageConfig::from_json(b"[").is_err());
     }
 
@@ -369,7 +403,7 @@ mod tests {
             user: Some("1000".into()),
             stop_signal: Some("SIGINT".into()),
         };
-        let json = c.to_oci_config_json(&["sha256:bb".to_string()], "2024-01-01T00:00:00Z");
+        let json = c.to_oci_config_json(&["sha256:bb".to_string()]);
         assert_eq!(ImageConfig::from_json(&json).unwrap(), c);
         assert_eq!(config_diff_ids(&json), vec!["sha256:bb".to_string()]);
     }
@@ -397,7 +431,8 @@ mod tests {
             {"mediaType": OCI_MANIFEST, "digest": d('e'), "size": 1,
              "platform": {"os": "unknown", "architecture": "unknown"}}
         ]});
-        let Manifest::Index { manifests } = Manifest::parse(index.to_string().as_bytes(), "x").unwrap()
+        let Manifest::Index { manifests } =
+            Manifest::parse(index.to_string().as_bytes(), "x").unwrap()
         else {
             panic!("not an index")
         };

@@ -37,7 +37,10 @@ impl Reference {
             return Err(Error::invalid_reference(s, "the image name is empty"));
         }
         if s.trim() != s || s.chars().any(char::is_whitespace) {
-            return Err(Error::invalid_reference(s, "the image name contains whitespace"));
+            return Err(Error::invalid_reference(
+                s,
+                "the image name contains whitespace",
+            ));
         }
         if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::invalid_reference(
@@ -180,7 +183,11 @@ pub(crate) fn validate_digest(digest: &str) -> std::result::Result<(), String> {
         "sha512" => 128,
         _ => return Err(format!("unsupported digest algorithm {algorithm:?}")),
     };
-    if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != want
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(format!(
             "digest {digest:?} must be {want} lower-case hexadecimal characters after {algorithm}:"
         ));
@@ -206,7 +213,11 @@ fn validate_tag(tag: &str) -> std::result::Result<(), String> {
 
 /// `host[:port]` where host is dot-separated DNS labels or a bracketed IPv6 address.
 fn validate_domain(domain: &str) -> std::result::Result<(), String> {
-    let bad = || Err(format!("registry host {domain:?} is not a valid host[:port]"));
+    let bad = || {
+        Err(format!(
+            "registry host {domain:?} is not a valid host[:port]"
+        ))
+    };
     let (host, port) = if let Some(after) = domain.strip_prefix('[') {
         let Some((ip, rest)) = after.split_once(']') else {
             return bad();
@@ -305,9 +316,18 @@ mod tests {
     fn short_names_go_to_docker_hub_library() {
         assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(n("busybox:1.36"), "docker.io/library/busybox:1.36");
-        assert_eq!(n("docker.io/library/busybox:1.36"), "docker.io/library/busybox:1.36");
-        assert_eq!(n("docker.io/busybox:1.36"), "docker.io/library/busybox:1.36");
-        assert_eq!(n("index.docker.io/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            n("docker.io/library/busybox:1.36"),
+            "docker.io/library/busybox:1.36"
+        );
+        assert_eq!(
+            n("docker.io/busybox:1.36"),
+            "docker.io/library/busybox:1.36"
+        );
+        assert_eq!(
+            n("index.docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(n("bitnami/nginx:1.2"), "docker.io/bitnami/nginx:1.2");
     }
 
@@ -324,8 +344,14 @@ mod tests {
     #[test]
     fn digest_wins_over_tag() {
         let d = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(n(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
-        assert_eq!(n(&format!("busybox:1.36@{d}")), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(
+            n(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
+        assert_eq!(
+            n(&format!("busybox:1.36@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
         let r = Reference::parse(&format!("localhost:5000/x@{d}")).unwrap();
         assert_eq!(r.tag, None);
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));
@@ -354,7 +380,10 @@ mod tests {
             &format!("docker.io/{}", "a".repeat(260)),
         ] {
             let err = normalize(bad).expect_err(bad);
-            assert!(matches!(err, Error::InvalidReference { .. }), "{bad}: {err}");
+            assert!(
+                matches!(err, Error::InvalidReference { .. }),
+                "{bad}: {err}"
+            );
             assert_eq!(err.reason(), "InvalidImageName");
         }
     }
@@ -376,13 +405,20 @@ mod tests {
             ("docker.io/a", false),
             ("registry.example.com:5000/a", false),
         ] {
-            assert_eq!(Reference::parse(r).unwrap().is_local_registry(), local, "{r}");
+            assert_eq!(
+                Reference::parse(r).unwrap().is_local_registry(),
+                local,
+                "{r}"
+            );
         }
     }
 
     #[test]
     fn registry_host_is_the_domain() {
         assert_eq!(registry_host("busybox").unwrap(), "docker.io");
-        assert_eq!(registry_host("localhost:5000/x:y").unwrap(), "localhost:5000");
+        assert_eq!(
+            registry_host("localhost:5000/x:y").unwrap(),
+            "localhost:5000"
+        );
     }
 }

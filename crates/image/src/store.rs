@@ -168,8 +168,12 @@ impl ImageStore {
 
     /// A new temporary file in the store's `tmp/`.
     pub(crate) fn tmp_file(&self) -> Result<NamedTempFile> {
-        NamedTempFile::new_in(self.tmp_dir())
-            .ctx(|| format!("cannot create a temporary file in {}", self.tmp_dir().display()))
+        NamedTempFile::new_in(self.tmp_dir()).ctx(|| {
+            format!(
+                "cannot create a temporary file in {}",
+                self.tmp_dir().display()
+            )
+        })
     }
 
     /// Moves a complete, fsynced temporary file into place as blob `digest`.
@@ -213,7 +217,9 @@ impl ImageStore {
             File::open(path)
                 .and_then(|f| f.sync_all())
                 .ctx(|| format!("cannot sync {}", path.display()))?;
-            self.commit_blob(TempPath::from_path(path), &digest)?;
+            let tmp = TempPath::try_from_path(path)
+                .ctx(|| format!("cannot use {} as a temporary file", path.display()))?;
+            self.commit_blob(tmp, &digest)?;
         }
         Ok((digest, size))
     }
@@ -271,7 +277,12 @@ impl ImageStore {
             .and_then(|()| tmp.as_file().sync_all())
             .ctx(|| format!("cannot write the record of {}", image.reference))?;
         tmp.persist(self.record_path(&image.reference))
-            .map_err(|e| Error::io(format!("cannot write the record of {}", image.reference), e.error))?;
+            .map_err(|e| {
+                Error::io(
+                    format!("cannot write the record of {}", image.reference),
+                    e.error,
+                )
+            })?;
         sync_dir(&self.refs_dir())
     }
 
@@ -369,7 +380,8 @@ impl ImageStore {
         for image in self.images() {
             keep.insert(image.id.clone());
             keep.insert(image.manifest_digest.clone());
-            if let Some((_, digest)) = image.repo_digest.as_deref().and_then(|d| d.split_once('@')) {
+            if let Some((_, digest)) = image.repo_digest.as_deref().and_then(|d| d.split_once('@'))
+            {
                 keep.insert(digest.to_string());
             }
             keep.extend(image.layers.iter().map(|l| l.digest.clone()));
@@ -378,7 +390,12 @@ impl ImageStore {
             let entries = fs::read_dir(dir).ctx(|| format!("cannot read {}", dir.display()))?;
             Ok(entries
                 .filter_map(|e| e.ok())
-                .map(|e| (format!("sha256:{}", e.file_name().to_string_lossy()), e.path()))
+                .map(|e| {
+                    (
+                        format!("sha256:{}", e.file_name().to_string_lossy()),
+                        e.path(),
+                    )
+                })
                 .filter(|(digest, _)| !keep.contains(digest))
                 .collect())
         };
@@ -391,7 +408,12 @@ impl ImageStore {
             let doomed = tempfile::Builder::new()
                 .prefix("gc-")
                 .tempdir_in(self.tmp_dir())
-                .ctx(|| format!("cannot create a temporary directory in {}", self.tmp_dir().display()))?;
+                .ctx(|| {
+                    format!(
+                        "cannot create a temporary directory in {}",
+                        self.tmp_dir().display()
+                    )
+                })?;
             let target = doomed.path().join("layer");
             fs::rename(&path, &target).ctx(|| format!("cannot delete unused layer {digest}"))?;
             drop(doomed); // removes the directory tree
@@ -405,8 +427,11 @@ impl ImageStore {
 /// `sha256:<64 hex>` or bare 64 hex: an image id rather than a name.
 fn as_image_id(reference: &str) -> Option<String> {
     let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| format!("sha256:{hex}"))
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| format!("sha256:{hex}"))
 }
 
 fn normalize_or_same(reference: &str) -> String {
@@ -417,7 +442,8 @@ fn normalize_or_same(reference: &str) -> String {
 pub(crate) fn hash_file(path: &Path) -> Result<(String, u64)> {
     let mut file = File::open(path).ctx(|| format!("cannot open {}", path.display()))?;
     let mut hasher = Sha256::new();
-    let size = io::copy(&mut file, &mut hasher).ctx(|| format!("cannot read {}", path.display()))?;
+    let size =
+        io::copy(&mut file, &mut hasher).ctx(|| format!("cannot read {}", path.display()))?;
     Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
 }
 
@@ -429,7 +455,12 @@ mod tests {
     fn digests_must_be_sha256_to_become_paths() {
         let ok = format!("sha256:{}", "0".repeat(64));
         assert_eq!(ImageStore::digest_hex(&ok).unwrap(), "0".repeat(64));
-        for bad in ["sha256:../../etc/passwd", "sha256:", "md5:00", &format!("sha512:{}", "0".repeat(128))] {
+        for bad in [
+            "sha256:../../etc/passwd",
+            "sha256:",
+            "md5:00",
+            &format!("sha512:{}", "0".repeat(128)),
+        ] {
             assert!(ImageStore::digest_hex(bad).is_err(), "{bad}");
         }
     }
@@ -438,7 +469,10 @@ mod tests {
     fn image_ids_are_recognised() {
         let hex = "a".repeat(64);
         assert_eq!(as_image_id(&hex), Some(format!("sha256:{hex}")));
-        assert_eq!(as_image_id(&format!("sha256:{hex}")), Some(format!("sha256:{hex}")));
+        assert_eq!(
+            as_image_id(&format!("sha256:{hex}")),
+            Some(format!("sha256:{hex}"))
+        );
         assert_eq!(as_image_id("busybox"), None);
     }
 

@@ -105,7 +105,12 @@ impl ImageStore {
         let tmp = tempfile::Builder::new()
             .prefix("unpack-")
             .tempdir_in(self.tmp_dir())
-            .ctx(|| format!("cannot create a temporary directory in {}", self.tmp_dir().display()))?;
+            .ctx(|| {
+                format!(
+                    "cannot create a temporary directory in {}",
+                    self.tmp_dir().display()
+                )
+            })?;
         let fs_dir = tmp.path().join("fs");
         fs::DirBuilder::new()
             .mode(0o755)
@@ -113,8 +118,8 @@ impl ImageStore {
             .ctx(|| format!("cannot create {}", fs_dir.display()))?;
         fs::set_permissions(&fs_dir, fs::Permissions::from_mode(0o755))
             .ctx(|| format!("cannot set permissions of {}", fs_dir.display()))?;
-        let (stream, _) =
-            open_decompressed(&blob).ctx(|| format!("cannot read layer {digest} of {reference}"))?;
+        let (stream, _) = open_decompressed(&blob)
+            .ctx(|| format!("cannot read layer {digest} of {reference}"))?;
         unpack_tar(stream, &fs_dir)
             .ctx(|| format!("cannot unpack layer {digest} of {reference}"))?;
         // One syncfs makes the whole tree durable before the rename publishes it.
@@ -130,7 +135,10 @@ impl ImageStore {
             }
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp_path);
-                return Err(Error::io(format!("cannot move unpacked layer {digest} into place"), e));
+                return Err(Error::io(
+                    format!("cannot move unpacked layer {digest} into place"),
+                    e,
+                ));
             }
         }
         sync_dir(&self.layers_dir())?;
@@ -245,8 +253,17 @@ fn make_special<R: Read>(entry: &tar::Entry<'_, R>, target: &Path) -> io::Result
     let minor = header.device_minor()?.unwrap_or(0);
     let mode = header.mode()? & 0o7777;
     remove_any(target)?;
-    mknod(target, sflag, Mode::empty(), makedev(major.into(), minor.into()))?;
-    std::os::unix::fs::lchown(target, Some(header.uid()? as u32), Some(header.gid()? as u32))?;
+    mknod(
+        target,
+        sflag,
+        Mode::empty(),
+        makedev(major.into(), minor.into()),
+    )?;
+    std::os::unix::fs::lchown(
+        target,
+        Some(header.uid()? as u32),
+        Some(header.gid()? as u32),
+    )?;
     fs::set_permissions(target, fs::Permissions::from_mode(mode))?;
     Ok(())
 }
@@ -260,26 +277,34 @@ mod tests {
         nix::unistd::geteuid().is_root()
     }
 
-    fn add_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
         let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h
+    }
+
+    fn add_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+        let mut h = header(tar::EntryType::Regular, data.len() as u64, 0o644);
         b.append_data(&mut h, path, data).unwrap();
     }
 
     fn add_dir(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_size(0);
-        h.set_mode(mode);
+        let mut h = header(tar::EntryType::Directory, 0, mode);
         b.append_data(&mut h, path, io::empty()).unwrap();
     }
 
     #[test]
     fn compression_is_sniffed_from_magic_bytes() {
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
-        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::sniff(b"etc/"), Compression::None);
         assert_eq!(Compression::sniff(&[]), Compression::None);
     }
@@ -313,7 +338,10 @@ mod tests {
         let opaque = xattr::get(dir.path().join("var/cache"), OPAQUE_XATTR).unwrap();
         assert_eq!(opaque.as_deref(), Some(&b"y"[..]));
         assert!(fs::symlink_metadata(dir.path().join("var/cache/.wh..wh..opq")).is_err());
-        assert_eq!(fs::read(dir.path().join("var/cache/new")).unwrap(), b"fresh");
+        assert_eq!(
+            fs::read(dir.path().join("var/cache/new")).unwrap(),
+            b"fresh"
+        );
         assert_eq!(
             fs::metadata(dir.path().join("var/cache")).unwrap().mode() & 0o7777,
             0o700
@@ -327,14 +355,16 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         fs::write(outside.path().join("victim"), b"safe").unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
+        let mut h = header(tar::EntryType::Symlink, 0, 0o777);
         b.append_link(&mut h, "escape", outside.path()).unwrap();
         add_file(&mut b, "escape/.wh.victim", b"");
         let tar = b.into_inner().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        assert!(unpack_tar(&tar[..], dir.path()).is_err());
+        let err = unpack_tar(&tar[..], dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a directory in the layer"),
+            "{err}"
+        );
         assert_eq!(fs::read(outside.path().join("victim")).unwrap(), b"safe");
     }
 
