@@ -8,6 +8,7 @@ pub mod pod;
 pub mod quantity;
 pub mod resources;
 pub mod selectors;
+pub mod strict;
 pub mod table;
 
 mod defaults_pod;
@@ -19,6 +20,10 @@ mod validation_core;
 mod validation_meta;
 mod validation_pod;
 mod validation_pod_update;
+mod validation_probes;
+mod validation_resources;
+mod validation_scheduling;
+mod validation_security;
 mod validation_volumes;
 
 pub use admission::{

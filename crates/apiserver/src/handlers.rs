@@ -38,8 +38,9 @@ pub async fn serve(server: &ApiServer, t: Target, q: Query, headers: &HeaderMap,
         (Verb::Watch, None) => crate::watch::serve(server, &t, &q, as_table).await,
         (Verb::Create, None) => {
             let obj = decode_body(headers, &body)?;
+            let warnings = check_fields(&t, &q, &obj)?;
             let created = reg.create(&t, obj, &q).await?;
-            Ok(respond::json(StatusCode::CREATED, &created))
+            Ok(with_warnings(respond::json(StatusCode::CREATED, &created), &warnings))
         }
         (Verb::Create, Some("binding")) => {
             let b = decode_body(headers, &body)?;
@@ -53,17 +54,20 @@ pub async fn serve(server: &ApiServer, t: Target, q: Query, headers: &HeaderMap,
         }
         (Verb::Update, None | Some("status") | Some("finalize")) => {
             let desired = decode_body(headers, &body)?;
+            let warnings = check_fields(&t, &q, &desired)?;
             let part = part_of(sub);
             let obj = reg
                 .update_with(&t, &name, part, &q, |old| Ok(finalize_view(sub, old, desired.clone())))
                 .await?;
-            Ok(respond::ok(&obj))
+            Ok(with_warnings(respond::ok(&obj), &warnings))
         }
         (Verb::Patch, None | Some("status")) => {
             let kind = PatchType::from_content_type(&content_type(headers))?;
+            let mut warnings = Vec::new();
             let obj = reg
                 .update_with(&t, &name, part_of(sub), &q, |old| {
                     let mut patched = patch::apply(kind, old, &body)?;
+                    warnings = check_fields(&t, &q, &patched)?;
                     // A patch that doesn't name a resourceVersion must not be pinned to it.
                     if !patch_pins_version(kind, &body) {
                         object::meta_mut(&mut patched).remove("resourceVersion");
@@ -71,7 +75,7 @@ pub async fn serve(server: &ApiServer, t: Target, q: Query, headers: &HeaderMap,
                     Ok(patched)
                 })
                 .await?;
-            Ok(respond::ok(&obj))
+            Ok(with_warnings(respond::ok(&obj), &warnings))
         }
         (Verb::Update | Verb::Patch, Some("scale")) => {
             let obj = scale(reg, &t, &name, &q, headers, &body).await?;
@@ -110,6 +114,41 @@ pub async fn serve(server: &ApiServer, t: Target, q: Query, headers: &HeaderMap,
             sub.map(|s| format!("/{s}")).unwrap_or_default()
         ))),
     }
+}
+
+/// Applies `fieldValidation` to a body: `Strict` rejects unknown fields (400, as upstream's
+/// strict decoding), `Warn` (the default) returns them as warnings, `Ignore` drops them.
+fn check_fields(t: &Target, q: &Query, obj: &Value) -> ApiResult<Vec<String>> {
+    let mode = q.field_validation.as_deref().unwrap_or("Warn");
+    if mode == "Ignore" {
+        return Ok(Vec::new());
+    }
+    let unknown: Vec<String> = api::strict::unknown_fields(t.resource, obj)
+        .into_iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    if mode == "Strict" && !unknown.is_empty() {
+        let r = t.resource;
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+            r.kind,
+            r.version,
+            r.kind,
+            unknown.join(", ")
+        )));
+    }
+    Ok(unknown)
+}
+
+/// Adds `Warning: 299 - "..."` headers, as upstream sends warnings.
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let quoted = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&quoted) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    resp
 }
 
 fn part_of(sub: Option<&str>) -> Part {

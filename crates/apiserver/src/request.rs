@@ -140,6 +140,8 @@ pub struct Query {
     pub grace_period_seconds: Option<i64>,
     pub propagation_policy: Option<String>,
     pub include_object: Option<String>,
+    /// `Strict`, `Warn` (the default) or `Ignore`: what unknown fields in a body do.
+    pub field_validation: Option<String>,
     /// Everything, for subresources that take their own parameters (log).
     pub raw: HashMap<String, String>,
 }
@@ -174,6 +176,7 @@ impl Query {
                 }
                 "propagationPolicy" => q.propagation_policy = Some(v.clone()),
                 "includeObject" => q.include_object = Some(v.clone()),
+                "fieldValidation" => q.field_validation = Some(v.clone()),
                 _ => {}
             }
             q.raw.insert(k, v);

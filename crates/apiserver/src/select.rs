@@ -22,7 +22,7 @@ impl Filter {
             .as_deref()
             .map(|s| {
                 LabelSelector::parse(s)
-                    .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))
+                    .map_err(ApiError::bad_request)
             })
             .transpose()?;
         let mut field_str = query.field_selector.clone().unwrap_or_default();

@@ -421,3 +421,24 @@ async fn delete_collection_removes_only_selected_objects() {
     let left: Vec<String> = cms.list(&ListParams::default()).await.unwrap().items.into_iter().map(|c| c.metadata.name.unwrap()).collect();
     assert_eq!(left, ["c"]);
 }
+
+#[tokio::test]
+async fn unknown_fields_are_rejected_when_strict_and_warned_otherwise() {
+    let t = TestServer::start().await;
+    let body = json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typo"}, "dataa": {"a": "b"},
+    });
+    let post = |q: &str| {
+        Request::post(format!("/api/v1/namespaces/default/configmaps{q}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (code, _, status) = t.raw(post("?fieldValidation=Strict")).await;
+    assert_eq!(code, 400);
+    assert!(status["message"].as_str().unwrap().contains(r#"strict decoding error: unknown field "dataa""#), "{status}");
+    let resp = t.response(post("")).await;
+    assert_eq!(resp.status(), 201);
+    let warning = resp.headers().get("warning").unwrap().to_str().unwrap().to_string();
+    assert!(warning.contains("unknown field"), "{warning}");
+}

@@ -266,3 +266,16 @@ fn every_installed_kubectl_version_applies_and_explains() {
         k.ok(&["delete", "-f", &f]);
     }
 }
+
+#[test]
+fn apply_rejects_misspelled_fields() {
+    let Some((server, k)) = setup() else { return };
+    let path = server.dir.join("typo.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: typo\nspec:\n  containers:\n  - name: c\n    imagee: busybox:1.36\n",
+    )
+    .unwrap();
+    let err = k.fails(&["apply", "-f", path.to_str().unwrap()]);
+    assert!(err.contains(r#"unknown field "spec.containers[0].imagee""#), "{err}");
+}

@@ -38,16 +38,20 @@ impl TestServer {
         }
     }
 
-    /// A raw request through the router; returns status, content type and body.
-    pub async fn raw(&self, req: Request<Body>) -> (u16, String, serde_json::Value) {
-        let mut req = req;
+    /// A raw request through the router, with the admin token unless one is given.
+    pub async fn response(&self, mut req: Request<Body>) -> Response<Body> {
         if !req.headers().contains_key(http::header::AUTHORIZATION) {
             req.headers_mut().insert(
                 http::header::AUTHORIZATION,
                 HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
             );
         }
-        let resp: Response<Body> = self.server.router().oneshot(req).await.unwrap();
+        self.server.router().oneshot(req).await.unwrap()
+    }
+
+    /// A raw request through the router; returns status, content type and body.
+    pub async fn raw(&self, req: Request<Body>) -> (u16, String, serde_json::Value) {
+        let resp = self.response(req).await;
         let status = resp.status().as_u16();
         let ct = resp
             .headers()
