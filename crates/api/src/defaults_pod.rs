@@ -343,8 +343,8 @@ pub(crate) fn admit_new_pod(pod: &mut Pod) {
     }
 }
 
-fn canon_quantity(q: &mut Quantity, what: &str) -> Result<(), String> {
-    let parsed = ParsedQuantity::parse(&q.0).map_err(|e| format!("{what}: {e}"))?;
+fn canon_quantity(q: &mut Quantity) -> Result<(), String> {
+    let parsed = ParsedQuantity::parse(&q.0).map_err(|e| e.to_string())?;
     q.0 = parsed.canonical();
     Ok(())
 }
@@ -353,8 +353,8 @@ fn canon_quantity(q: &mut Quantity, what: &str) -> Result<(), String> {
 pub(crate) fn canon_resource_list(
     list: &mut Option<BTreeMap<String, Quantity>>,
 ) -> Result<(), String> {
-    for (k, q) in list.iter_mut().flatten() {
-        canon_quantity(q, k)?;
+    for q in list.iter_mut().flat_map(|l| l.values_mut()) {
+        canon_quantity(q)?;
     }
     Ok(())
 }
@@ -375,7 +375,7 @@ fn canon_env(env: &mut Option<Vec<EnvVar>>) -> Result<(), String> {
             .and_then(|f| f.resource_field_ref.as_mut())
             .and_then(|r| r.divisor.as_mut())
         {
-            canon_quantity(q, "divisor")?;
+            canon_quantity(q)?;
         }
     }
     Ok(())
@@ -400,7 +400,7 @@ pub(crate) fn canonicalize_pod_spec(spec: &mut PodSpec) -> Result<(), String> {
     canon_requirements(&mut spec.resources)?;
     for v in spec.volumes.iter_mut().flatten() {
         if let Some(q) = v.empty_dir.as_mut().and_then(|e| e.size_limit.as_mut()) {
-            canon_quantity(q, "sizeLimit")?;
+            canon_quantity(q)?;
         }
         let files = v
             .downward_api
@@ -422,7 +422,7 @@ pub(crate) fn canonicalize_pod_spec(spec: &mut PodSpec) -> Result<(), String> {
                 .as_mut()
                 .and_then(|r| r.divisor.as_mut())
             {
-                canon_quantity(q, "divisor")?;
+                canon_quantity(q)?;
             }
         }
     }
@@ -666,7 +666,7 @@ mod tests {
             .insert("memory".into(), Quantity("lots".into()));
         assert!(canonicalize_pod_spec(&mut spec)
             .unwrap_err()
-            .starts_with("memory: quantities must match"));
+            .starts_with("quantities must match"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -128,189 +128,15 @@ struct PrintedPod {
     last_restart: Option<Time>,
 }
 
-fn last_termination(s: &ContainerStatus) -> Option<Time> {
-    s.last_state
-        .as_ref()
-        .and_then(|l| l.terminated.as_ref())
-        .and_then(|t| t.finished_at.clone())
-}
-
-fn later(a: Option<Time>, b: Option<Time>) -> Option<Time> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
-        (a, b) => a.or(b),
-    }
-}
-
-fn condition_true(pod: &Pod, type_: &str) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
-}
-
-/// upstream `printPod`.
-fn print_pod(pod: &Pod) -> PrintedPod {
-    let default_spec = PodSpec::default();
-    let spec = pod.spec.as_ref().unwrap_or(&default_spec);
-    let status = pod.status.as_ref();
-    let phase = status.and_then(|s| s.phase.clone()).unwrap_or_default();
-    let mut reason = phase.clone();
-    if let Some(r) = status
-        .and_then(|s| s.reason.clone())
-        .filter(|r| !r.is_empty())
-    {
-        reason = r;
-    }
-    for c in status
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-    {
-        if c.type_ == "PodScheduled" && c.reason.as_deref() == Some("SchedulingGated") {
-            reason = "SchedulingGated".to_string();
-        }
-    }
-
-    let init_specs: BTreeMap<&str, &Container> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| (c.name.as_str(), c))
-        .collect();
-    let sidecar = |name: &str| {
-        init_specs
-            .get(name)
-            .is_some_and(|c| is_restartable_init_container(c))
-    };
-    let n_init = spec.init_containers.as_ref().map_or(0, Vec::len);
-    let total = spec.containers.len()
-        + spec
-            .init_containers
-            .iter()
-            .flatten()
-            .filter(|c| is_restartable_init_container(c))
-            .count();
-    let mut ready = 0;
-    let mut restarts = 0;
-    let mut sidecar_restarts = 0;
-    let mut last_restart = None;
-    let mut last_sidecar_restart = None;
-
-    let mut initializing = false;
-    for (i, cs) in status
-        .and_then(|s| s.init_container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        restarts += cs.restart_count;
-        last_restart = later(last_restart, last_termination(cs));
-        if sidecar(&cs.name) {
-            sidecar_restarts += cs.restart_count;
-            last_sidecar_restart = later(last_sidecar_restart, last_termination(cs));
-        }
-        let state = cs.state.as_ref();
-        let terminated = state.and_then(|s| s.terminated.as_ref());
-        let waiting = state.and_then(|s| s.waiting.as_ref());
-        match (terminated, waiting) {
-            (Some(t), _) if t.exit_code == 0 => continue,
-            _ if sidecar(&cs.name) && cs.started == Some(true) => {
-                if cs.ready {
-                    ready += 1;
-                }
-                continue;
-            }
-            (Some(t), _) => {
-                reason = match t.reason.as_deref().filter(|r| !r.is_empty()) {
-                    Some(r) => format!("Init:{r}"),
-                    None if t.signal.unwrap_or(0) != 0 => {
-                        format!("Init:Signal:{}", t.signal.unwrap_or(0))
-                    }
-                    None => format!("Init:ExitCode:{}", t.exit_code),
-                };
-                initializing = true;
-            }
-            (None, Some(w))
-                if w.reason
-                    .as_deref()
-                    .is_some_and(|r| !r.is_empty() && r != "PodInitializing") =>
-            {
-                reason = format!("Init:{}", w.reason.as_deref().unwrap_or(""));
-                initializing = true;
-            }
-            _ => {
-                reason = format!("Init:{i}/{n_init}");
-                initializing = true;
-            }
-        }
-        break;
-    }
-
-    if !initializing || condition_true(pod, "Initialized") {
-        restarts = sidecar_restarts;
-        last_restart = last_sidecar_restart;
-        let mut has_running = false;
-        let statuses: Vec<&ContainerStatus> = status
-            .and_then(|s| s.container_statuses.as_ref())
-            .into_iter()
-            .flatten()
-            .collect();
-        for cs in statuses.iter().rev() {
-            restarts += cs.restart_count;
-            last_restart = later(last_restart, last_termination(cs));
-            let state = cs.state.as_ref();
-            let waiting = state.and_then(|s| s.waiting.as_ref());
-            let terminated = state.and_then(|s| s.terminated.as_ref());
-            if let Some(r) = waiting
-                .and_then(|w| w.reason.as_deref())
-                .filter(|r| !r.is_empty())
-            {
-                reason = r.to_string();
-            } else if let Some(t) = terminated {
-                reason = match t.reason.as_deref().filter(|r| !r.is_empty()) {
-                    Some(r) => r.to_string(),
-                    None if t.signal.unwrap_or(0) != 0 => {
-                        format!("Signal:{}", t.signal.unwrap_or(0))
-                    }
-                    None => format!("ExitCode:{}", t.exit_code),
-                };
-            } else if cs.ready && state.is_some_and(|s| s.running.is_some()) {
-                has_running = true;
-                ready += 1;
-            }
-        }
-        if reason == "Completed" && has_running {
-            reason = if condition_true(pod, "Ready") {
-                "Running"
-            } else {
-                "NotReady"
-            }
-            .to_string();
-        }
-    }
-
-    let terminal = phase == "Succeeded" || phase == "Failed";
-    if pod.metadata.deletion_timestamp.is_some() {
-        if status.and_then(|s| s.reason.as_deref()) == Some("NodeLost") {
-            reason = "Unknown".to_string();
-        } else if !terminal {
-            reason = "Terminating".to_string();
-        }
-    }
-    PrintedPod {
-        reason,
-        ready,
-        total,
-        restarts,
-        last_restart,
-    }
+/// kubectl's view of a pod, computed once by the pod table printer.
+fn print_pod(pod: &Pod) -> crate::table::PodSummary {
+    crate::table::pod_summary(&serde_json::to_value(pod).unwrap_or_default())
 }
 
 /// The STATUS column of `kubectl get pods` (`Running`, `Init:0/1`, `CrashLoopBackOff`,
 /// `Completed`, `Terminating`, ...).
 pub fn display_status(pod: &Pod) -> String {
-    print_pod(pod).reason
+    print_pod(pod).status
 }
 
 /// The READY column as (ready, total) containers; sidecars count as containers.
@@ -322,10 +148,13 @@ pub fn ready_count(pod: &Pod) -> (usize, usize) {
 /// The RESTARTS column: the count and, when there were restarts, when the last one ended.
 pub fn restarts(pod: &Pod) -> (i32, Option<Time>) {
     let p = print_pod(pod);
+    let last = p
+        .last_restart
+        .and_then(|t| serde_json::from_value(serde_json::json!(t.to_rfc3339())).ok());
     if p.restarts == 0 {
         (0, None)
     } else {
-        (p.restarts, p.last_restart)
+        (p.restarts as i32, last)
     }
 }
 

@@ -45,14 +45,12 @@ fn decode<T: DeserializeOwned>(r: &Resource, mut v: Value) -> Result<T, AdmitErr
             m.remove("namespace");
         }
     }
-    serde_json::from_value(v).map_err(|e| decode_error(r, e))
+    serde_json::from_value(v).map_err(decode_error)
 }
 
-fn decode_error(r: &Resource, e: impl std::fmt::Display) -> AdmitError {
-    AdmitError::Decode(format!(
-        "{} in version \"{}\" cannot be handled as a {}: {e}",
-        r.kind, r.version, r.kind
-    ))
+/// The server prefixes it with `Kind in version "v" cannot be handled as a Kind: `.
+fn decode_error(e: impl std::fmt::Display) -> AdmitError {
+    AdmitError::Decode(e.to_string())
 }
 
 fn encode<T: Serialize>(t: &T) -> Value {
@@ -126,7 +124,7 @@ pub(crate) fn create(r: &Resource, raw: Value) -> Result<Value, AdmitError> {
             let mut pod: Pod = decode(r, raw)?;
             prepare_meta_create(&mut pod.metadata);
             canonicalize_pod_spec(pod.spec.get_or_insert_with(Default::default))
-                .map_err(|e| decode_error(r, e))?;
+                .map_err(decode_error)?;
             default_pod(&mut pod);
             admit_new_pod(&mut pod);
             let spec = pod.spec.as_ref().expect("defaulted");
@@ -157,7 +155,7 @@ pub(crate) fn create(r: &Resource, raw: Value) -> Result<Value, AdmitError> {
             let mut d: Deployment = decode(r, raw)?;
             prepare_meta_create(&mut d.metadata);
             if let Some(spec) = &mut d.spec {
-                canonicalize_template(&mut spec.template).map_err(|e| decode_error(r, e))?;
+                canonicalize_template(&mut spec.template).map_err(decode_error)?;
             }
             default_deployment(&mut d);
             d.status = Some(Default::default());
@@ -169,7 +167,7 @@ pub(crate) fn create(r: &Resource, raw: Value) -> Result<Value, AdmitError> {
             let mut rs: ReplicaSet = decode(r, raw)?;
             prepare_meta_create(&mut rs.metadata);
             if let Some(t) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
-                canonicalize_template(t).map_err(|e| decode_error(r, e))?;
+                canonicalize_template(t).map_err(decode_error)?;
             }
             default_replica_set(&mut rs);
             rs.status = Some(Default::default());
@@ -180,12 +178,12 @@ pub(crate) fn create(r: &Resource, raw: Value) -> Result<Value, AdmitError> {
             let mut job: Job = decode(r, raw)?;
             prepare_meta_create(&mut job.metadata);
             if let Some(spec) = &mut job.spec {
-                canonicalize_template(&mut spec.template).map_err(|e| decode_error(r, e))?;
+                canonicalize_template(&mut spec.template).map_err(decode_error)?;
             }
             default_job(&mut job);
             let mut v = encode(&job);
             generate_job_selector(&mut v);
-            let mut job: Job = serde_json::from_value(v).map_err(|e| decode_error(r, e))?;
+            let mut job: Job = serde_json::from_value(v).map_err(decode_error)?;
             job.status = Some(Default::default());
             job.metadata.generation = Some(1);
             finish(apps::validate_job(&job), &job)
@@ -216,7 +214,7 @@ pub(crate) fn create(r: &Resource, raw: Value) -> Result<Value, AdmitError> {
         ("", "Node") => {
             let mut n: Node = decode(r, raw)?;
             prepare_meta_create(&mut n.metadata);
-            canon_node(r, &mut n)?;
+            canon_node(&mut n)?;
             finish(core::validate_node(&n), &n)
         }
         ("", "Event") => {
@@ -233,10 +231,10 @@ pub(crate) fn create(r: &Resource, raw: Value) -> Result<Value, AdmitError> {
     }
 }
 
-fn canon_node(r: &Resource, n: &mut Node) -> Result<(), AdmitError> {
+fn canon_node(n: &mut Node) -> Result<(), AdmitError> {
     if let Some(s) = &mut n.status {
-        canon_resource_list(&mut s.capacity).map_err(|e| decode_error(r, e))?;
-        canon_resource_list(&mut s.allocatable).map_err(|e| decode_error(r, e))?;
+        canon_resource_list(&mut s.capacity).map_err(decode_error)?;
+        canon_resource_list(&mut s.allocatable).map_err(decode_error)?;
     }
     Ok(())
 }
@@ -247,7 +245,7 @@ pub(crate) fn update(r: &Resource, raw: Value, old_raw: &Value) -> Result<Value,
             let mut new: Pod = decode(r, raw)?;
             let old: Pod = decode(r, old_raw.clone())?;
             canonicalize_pod_spec(new.spec.get_or_insert_with(Default::default))
-                .map_err(|e| decode_error(r, e))?;
+                .map_err(decode_error)?;
             default_pod(&mut new);
             carry_meta(&mut new.metadata, &old.metadata);
             // The Priority plugin keeps the priority it computed at creation.
@@ -266,7 +264,7 @@ pub(crate) fn update(r: &Resource, raw: Value, old_raw: &Value) -> Result<Value,
             let mut new: Deployment = decode(r, raw)?;
             let old: Deployment = decode(r, old_raw.clone())?;
             if let Some(spec) = &mut new.spec {
-                canonicalize_template(&mut spec.template).map_err(|e| decode_error(r, e))?;
+                canonicalize_template(&mut spec.template).map_err(decode_error)?;
             }
             default_deployment(&mut new);
             carry_meta(&mut new.metadata, &old.metadata);
@@ -280,7 +278,7 @@ pub(crate) fn update(r: &Resource, raw: Value, old_raw: &Value) -> Result<Value,
             let mut new: ReplicaSet = decode(r, raw)?;
             let old: ReplicaSet = decode(r, old_raw.clone())?;
             if let Some(t) = new.spec.as_mut().and_then(|s| s.template.as_mut()) {
-                canonicalize_template(t).map_err(|e| decode_error(r, e))?;
+                canonicalize_template(t).map_err(decode_error)?;
             }
             default_replica_set(&mut new);
             carry_meta(&mut new.metadata, &old.metadata);
@@ -291,7 +289,7 @@ pub(crate) fn update(r: &Resource, raw: Value, old_raw: &Value) -> Result<Value,
             let mut new: Job = decode(r, raw)?;
             let old: Job = decode(r, old_raw.clone())?;
             if let Some(spec) = &mut new.spec {
-                canonicalize_template(&mut spec.template).map_err(|e| decode_error(r, e))?;
+                canonicalize_template(&mut spec.template).map_err(decode_error)?;
             }
             default_job(&mut new);
             carry_meta(&mut new.metadata, &old.metadata);
@@ -333,7 +331,7 @@ pub(crate) fn update(r: &Resource, raw: Value, old_raw: &Value) -> Result<Value,
         ("", "Node") => {
             let mut new: Node = decode(r, raw)?;
             let old: Node = decode(r, old_raw.clone())?;
-            canon_node(r, &mut new)?;
+            canon_node(&mut new)?;
             carry_meta(&mut new.metadata, &old.metadata);
             finish(core::validate_node_update(&new, &old), &new)
         }
@@ -410,3 +408,5 @@ pub(crate) fn prepare_status_update(r: &Resource, new: &Value, old: &Value) -> V
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_kinds;

@@ -11,6 +11,8 @@
 mod event;
 mod node;
 mod pod;
+
+pub use pod::{summarize as pod_summary, Summary as PodSummary};
 mod simple;
 mod workload;
 

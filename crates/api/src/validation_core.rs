@@ -8,11 +8,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Secret, Serv
 
 use crate::admission::FieldError;
 use crate::names;
-use crate::validation_container::validate_quantity_value;
 use crate::validation_meta::{
     child, index, json_value, key, validate_finalizer_name, validate_label_name,
     validate_object_meta, validate_object_meta_update, Errors, FIELD_IMMUTABLE,
 };
+use crate::validation_resources::validate_quantity_value;
 
 /// Upper bound on the data of a ConfigMap or Secret.
 pub const MAX_SECRET_SIZE: usize = 1024 * 1024;

@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::admission::FieldError;
 use crate::names;
 use crate::validation_meta::{child, index, validate_object_meta_update, Errors};
-use crate::validation_pod::{validate_pod_metadata_and_spec, validate_tolerations};
+use crate::validation_pod::validate_pod_metadata_and_spec;
+use crate::validation_scheduling::validate_tolerations;
 
 const UPDATABLE_FIELDS: &[&str] = &[
     "`spec.containers[*].image`",

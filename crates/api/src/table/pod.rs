@@ -28,12 +28,12 @@ pub(super) const COLUMNS: &[Column] = &[
 ];
 
 /// What a pod's row is made of, before formatting.
-struct Summary {
-    ready: usize,
-    total: usize,
-    status: String,
-    restarts: i64,
-    last_restart: Option<DateTime<Utc>>,
+pub struct Summary {
+    pub ready: usize,
+    pub total: usize,
+    pub status: String,
+    pub restarts: i64,
+    pub last_restart: Option<DateTime<Utc>>,
 }
 
 pub(super) fn row(pod: &Value, now: DateTime<Utc>) -> Row {
@@ -124,7 +124,7 @@ fn exit_summary(terminated: &Value) -> String {
     }
 }
 
-fn summarize(pod: &Value) -> Summary {
+pub fn summarize(pod: &Value) -> Summary {
     let phase = str_at(pod, "/status/phase");
     let mut status = match str_at(pod, "/status/reason") {
         "" => phase.to_string(),
