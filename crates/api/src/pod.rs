@@ -119,15 +119,6 @@ pub fn effective_requests(spec: &PodSpec) -> BTreeMap<String, ParsedQuantity> {
     reqs
 }
 
-/// The printer's view of a pod: STATUS reason, ready and total containers, restarts.
-struct PrintedPod {
-    reason: String,
-    ready: usize,
-    total: usize,
-    restarts: i32,
-    last_restart: Option<Time>,
-}
-
 /// kubectl's view of a pod, computed once by the pod table printer.
 fn print_pod(pod: &Pod) -> crate::table::PodSummary {
     crate::table::pod_summary(&serde_json::to_value(pod).unwrap_or_default())
