@@ -442,3 +442,26 @@ async fn unknown_fields_are_rejected_when_strict_and_warned_otherwise() {
     let warning = resp.headers().get("warning").unwrap().to_str().unwrap().to_string();
     assert!(warning.contains("unknown field"), "{warning}");
 }
+
+#[tokio::test]
+async fn watches_send_initial_events_bookmarks_and_end_at_their_timeout() {
+    let t = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(t.client.clone());
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap()).await.unwrap();
+    let req = Request::get(
+        "/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
+    )
+    .body(Body::empty())
+    .unwrap();
+    let started = std::time::Instant::now();
+    let resp = t.response(req).await;
+    assert_eq!(resp.status(), 200);
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(900), "the stream ends at timeoutSeconds, not before");
+    let events: Vec<Value> = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "a");
+    assert_eq!(events[1]["type"], "BOOKMARK");
+    assert_eq!(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+    assert!(events[2..].iter().any(|e| e["type"] == "BOOKMARK"), "periodic bookmarks follow: {events:?}");
+}
