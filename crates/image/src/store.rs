@@ -89,7 +89,7 @@ pub(crate) fn sync_dir(path: &Path) -> Result<()> {
 
 impl ImageStore {
     /// Opens (creating if needed) the store under `root` and clears leftovers of interrupted
-    /// work from its `tmp/` directory.
+    /// work from its `tmp/` directory: scratch directories of processes no longer alive.
     pub fn open(root: &Path) -> Result<ImageStore> {
         let store = ImageStore {
             inner: Arc::new(Inner {
@@ -104,14 +104,24 @@ impl ImageStore {
             store.blobs_dir(),
             store.layers_dir(),
             store.refs_dir(),
-            store.tmp_dir(),
+            root.join("tmp"),
         ] {
             mkdir_private(&dir)?;
         }
-        let tmp = store.tmp_dir();
+        let tmp = root.join("tmp");
         for entry in fs::read_dir(&tmp).ctx(|| format!("cannot read {}", tmp.display()))? {
             let entry = entry.ctx(|| format!("cannot read {}", tmp.display()))?;
             let path = entry.path();
+            let owner_alive = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+                });
+            if owner_alive {
+                continue;
+            }
             let removed = match entry.file_type() {
                 Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
                 _ => fs::remove_file(&path),
@@ -120,6 +130,7 @@ impl ImageStore {
                 tracing::warn!(path = %path.display(), error = %e, "cannot remove leftover temporary file");
             }
         }
+        mkdir_private(&store.tmp_dir())?;
         Ok(store)
     }
 
@@ -140,8 +151,13 @@ impl ImageStore {
         self.inner.root.join("refs")
     }
 
+    /// This process's scratch directory: `tmp/<pid>`, so that a second process using the
+    /// store (`orca image import` beside a running server) never clears work in progress.
     pub(crate) fn tmp_dir(&self) -> PathBuf {
-        self.inner.root.join("tmp")
+        self.inner
+            .root
+            .join("tmp")
+            .join(std::process::id().to_string())
     }
 
     /// The hex part of a `sha256:` digest, refusing anything else (digests become file names).

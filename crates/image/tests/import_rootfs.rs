@@ -234,5 +234,9 @@ fn import_refuses_bad_names_and_missing_files() {
     assert!(err.to_string().contains("missing.tar"), "{err}");
     // Nothing half-imported is left behind.
     assert!(store.list().is_empty());
-    assert_eq!(fs::read_dir(store.root().join("tmp")).unwrap().count(), 0);
+    let scratch = store
+        .root()
+        .join("tmp")
+        .join(std::process::id().to_string());
+    assert_eq!(fs::read_dir(scratch).unwrap().count(), 0);
 }

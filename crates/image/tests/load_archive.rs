@@ -140,7 +140,11 @@ fn docker_archive_loads_every_tag_with_its_config_and_layers() {
     let layer_digests: Vec<&str> = image.layers.iter().map(|l| l.digest.as_str()).collect();
     assert_eq!(layer_digests, [diff_ids[0].as_str(), diff_ids[1].as_str()]);
     check_overlay(&store.layer_dirs(&image).unwrap());
-    assert_eq!(fs::read_dir(store.root().join("tmp")).unwrap().count(), 0);
+    let scratch = store
+        .root()
+        .join("tmp")
+        .join(std::process::id().to_string());
+    assert_eq!(fs::read_dir(scratch).unwrap().count(), 0);
 
     // Loading again changes nothing.
     assert_eq!(store.load_archive(&archive).unwrap(), loaded);

@@ -1,5 +1,6 @@
 //! The `orca` binary: subcommands, configuration and wiring. Logic lives in the crates.
 
+mod image_cmd;
 mod kubeconfig;
 mod serve;
 mod server;
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the API server (and, on one machine, everything else).
     Server(server::ServerArgs),
+    /// Manage the node's images.
+    Image(image_cmd::ImageArgs),
 }
 
 fn main() -> Result<()> {
@@ -38,6 +41,9 @@ fn main() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Command::Image(args) = cli.command {
+        return image_cmd::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
@@ -53,6 +59,7 @@ fn main() -> Result<()> {
         });
         match cli.command {
             Command::Server(args) => server::run(args, shutdown).await,
+            Command::Image(_) => unreachable!("handled before the runtime starts"),
         }
     })
 }
