@@ -5,6 +5,7 @@ pub mod admission;
 pub mod names;
 pub mod patch_meta;
 pub mod pod;
+pub mod protobuf;
 pub mod quantity;
 pub mod resources;
 pub mod selectors;

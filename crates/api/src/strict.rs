@@ -45,7 +45,11 @@ fn diff(input: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
     match (input, typed) {
         (Value::Object(i), Value::Object(t)) => {
             for (k, v) in i {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match t.get(k) {
                     Some(tv) => diff(v, tv, &p, out),
                     None if !v.is_null() => out.push(p),
@@ -77,7 +81,10 @@ mod tests {
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": null},
             "spec": {"containers": [{"name": "c", "imagee": "x"}], "bogus": 1},
         });
-        assert_eq!(unknown_fields(pods(), &pod), ["spec.containers[0].imagee", "spec.bogus"]);
+        assert_eq!(
+            unknown_fields(pods(), &pod),
+            ["spec.containers[0].imagee", "spec.bogus"]
+        );
     }
 
     #[test]

@@ -58,14 +58,25 @@ pub fn groups() -> Value {
 }
 
 pub fn group(name: &str) -> Option<Value> {
-    let (g, vs) = api::resources::groups().into_iter().find(|(g, _)| *g == name)?;
+    let (g, vs) = api::resources::groups()
+        .into_iter()
+        .find(|(g, _)| *g == name)?;
     let mut v = group_json(g, &vs);
     v["kind"] = json!("APIGroup");
     v["apiVersion"] = json!("v1");
     Some(v)
 }
 
-const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 fn resource_entries(r: &Resource) -> Vec<Value> {
     let mut main = json!({
@@ -83,9 +94,15 @@ fn resource_entries(r: &Resource) -> Vec<Value> {
     }
     let mut out = vec![main];
     for sub in r.subresources {
-        let (kind, group, version, verbs): (&str, Option<&str>, Option<&str>, &[&str]) = match *sub {
+        let (kind, group, version, verbs): (&str, Option<&str>, Option<&str>, &[&str]) = match *sub
+        {
             "status" => (r.kind, None, None, &["get", "patch", "update"]),
-            "scale" => ("Scale", Some("autoscaling"), Some("v1"), &["get", "patch", "update"]),
+            "scale" => (
+                "Scale",
+                Some("autoscaling"),
+                Some("v1"),
+                &["get", "patch", "update"],
+            ),
             "binding" => ("Binding", None, None, &["create"]),
             "eviction" => ("Eviction", Some("policy"), Some("v1"), &["create"]),
             "log" => ("Pod", None, None, &["get"]),
@@ -119,7 +136,11 @@ pub fn group_version(group: &str, version: &str) -> Option<Value> {
     if resources.is_empty() {
         return None;
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     Some(json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -133,9 +154,23 @@ mod tests {
     #[test]
     fn core_discovery_lists_pods_with_subresources_and_short_names() {
         let v = super::group_version("", "v1").unwrap();
-        let names: Vec<&str> = v["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        assert!(names.contains(&"pods") && names.contains(&"pods/status") && names.contains(&"pods/log"));
-        let pods = v["resources"].as_array().unwrap().iter().find(|r| r["name"] == "pods").unwrap();
+        let names: Vec<&str> = v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"pods")
+                && names.contains(&"pods/status")
+                && names.contains(&"pods/log")
+        );
+        let pods = v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods")
+            .unwrap();
         assert_eq!(pods["shortNames"], serde_json::json!(["po"]));
         assert!(super::group_version("apps", "v2").is_none());
         assert_eq!(super::groups()["groups"][0]["name"], "apps");

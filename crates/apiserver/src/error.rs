@@ -125,7 +125,9 @@ impl ApiError {
 
     pub fn method_not_allowed(what: &str) -> Self {
         ApiError::MethodNotAllowed {
-            message: format!("the server does not allow this method on the requested resource ({what})"),
+            message: format!(
+                "the server does not allow this method on the requested resource ({what})"
+            ),
         }
     }
 
@@ -205,12 +207,18 @@ impl ApiError {
             "code": self.code().as_u16(),
         });
         let details = match self {
-            ApiError::NotFound { kind, name, group, .. }
-            | ApiError::AlreadyExists { kind, name, group, .. }
-            | ApiError::Conflict { kind, name, group, .. }
-            | ApiError::Forbidden { kind, name, group, .. } => {
-                Some(json!({"name": name, "group": group, "kind": kind}))
+            ApiError::NotFound {
+                kind, name, group, ..
             }
+            | ApiError::AlreadyExists {
+                kind, name, group, ..
+            }
+            | ApiError::Conflict {
+                kind, name, group, ..
+            }
+            | ApiError::Forbidden {
+                kind, name, group, ..
+            } => Some(json!({"name": name, "group": group, "kind": kind})),
             ApiError::Invalid {
                 kind,
                 name,

@@ -16,7 +16,13 @@ use crate::select::Filter;
 use crate::ApiServer;
 
 /// Serves one resource request.
-pub async fn serve(server: &ApiServer, t: Target, q: Query, headers: &HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn serve(
+    server: &ApiServer,
+    t: Target,
+    q: Query,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let reg = &server.registry;
     let sub = t.subresource.as_deref();
     let name = t.name.clone().unwrap_or_default();
@@ -40,7 +46,10 @@ pub async fn serve(server: &ApiServer, t: Target, q: Query, headers: &HeaderMap,
             let obj = decode_body(headers, &body)?;
             let warnings = check_fields(&t, &q, &obj)?;
             let created = reg.create(&t, obj, &q).await?;
-            Ok(with_warnings(respond::json(StatusCode::CREATED, &created), &warnings))
+            Ok(with_warnings(
+                respond::json(StatusCode::CREATED, &created),
+                &warnings,
+            ))
         }
         (Verb::Create, Some("binding")) => {
             let b = decode_body(headers, &body)?;
@@ -57,7 +66,9 @@ pub async fn serve(server: &ApiServer, t: Target, q: Query, headers: &HeaderMap,
             let warnings = check_fields(&t, &q, &desired)?;
             let part = part_of(sub);
             let obj = reg
-                .update_with(&t, &name, part, &q, |old| Ok(finalize_view(sub, old, desired.clone())))
+                .update_with(&t, &name, part, &q, |old| {
+                    Ok(finalize_view(sub, old, desired.clone()))
+                })
                 .await?;
             Ok(with_warnings(respond::ok(&obj), &warnings))
         }
@@ -105,7 +116,13 @@ pub async fn serve(server: &ApiServer, t: Target, q: Query, headers: &HeaderMap,
                     Err(e) => return Err(e),
                 }
             }
-            Ok(respond::ok(&list_body(&t, deleted, page.revision, None, None)))
+            Ok(respond::ok(&list_body(
+                &t,
+                deleted,
+                page.revision,
+                None,
+                None,
+            )))
         }
         _ => Err(ApiError::method_not_allowed(&format!(
             "{:?} {}{}",
@@ -165,7 +182,10 @@ fn finalize_view(sub: Option<&str>, old: &Value, desired: Value) -> Value {
         return desired;
     }
     let mut new = old.clone();
-    new["spec"]["finalizers"] = desired.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+    new["spec"]["finalizers"] = desired
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or(json!([]));
     if let Some(rv) = object::meta_str(&desired, "resourceVersion") {
         object::meta_mut(&mut new).insert("resourceVersion".into(), json!(rv));
     } else {
@@ -188,12 +208,30 @@ async fn list(reg: &Registry, t: &Target, q: &Query, as_table: bool) -> ApiResul
     let filter = Filter::new(t.resource, q, None)?;
     let page = reg.list(t, q, &filter).await?;
     if as_table {
-        return Ok(respond::ok(&table(t, &page.items, q, Some(page.revision), page.continue_token)));
+        return Ok(respond::ok(&table(
+            t,
+            &page.items,
+            q,
+            Some(page.revision),
+            page.continue_token,
+        )));
     }
-    Ok(respond::ok(&list_body(t, page.items, page.revision, page.continue_token, page.remaining)))
+    Ok(respond::ok(&list_body(
+        t,
+        page.items,
+        page.revision,
+        page.continue_token,
+        page.remaining,
+    )))
 }
 
-fn list_body(t: &Target, items: Vec<Value>, rev: i64, cont: Option<String>, remaining: Option<i64>) -> Value {
+fn list_body(
+    t: &Target,
+    items: Vec<Value>,
+    rev: i64,
+    cont: Option<String>,
+    remaining: Option<i64>,
+) -> Value {
     let mut meta = json!({"resourceVersion": rev.to_string()});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
@@ -210,7 +248,13 @@ fn list_body(t: &Target, items: Vec<Value>, rev: i64, cont: Option<String>, rema
 }
 
 /// A `meta.k8s.io/v1` Table of objects for kubectl's human output.
-pub fn table(t: &Target, items: &[Value], q: &Query, rev: Option<i64>, cont: Option<String>) -> Value {
+pub fn table(
+    t: &Target,
+    items: &[Value],
+    q: &Query,
+    rev: Option<i64>,
+    cont: Option<String>,
+) -> Value {
     let include = q.include_object.as_deref().unwrap_or("Metadata");
     let mut table = api::table::to_table(t.resource, items, include, chrono::Utc::now());
     let mut meta = json!({});
@@ -230,18 +274,21 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let v: Value = match ct.as_str() {
         "application/json" | "" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))?,
+        api::protobuf::CONTENT_TYPE => api::protobuf::decode(body).map_err(ApiError::bad_request)?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as YAML: {e}")))?,
         other => {
             return Err(ApiError::UnsupportedMediaType {
                 message: format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other:?})"
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other:?})"
                 ),
             })
         }
     };
     if !v.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     Ok(v)
 }
@@ -258,7 +305,13 @@ fn success_status() -> Value {
 }
 
 /// `pods/binding`: assigns an unbound pod to a node, once.
-async fn bind(reg: &Registry, t: &Target, name: &str, binding: &Value, q: &Query) -> ApiResult<Response> {
+async fn bind(
+    reg: &Registry,
+    t: &Target,
+    name: &str,
+    binding: &Value,
+    q: &Query,
+) -> ApiResult<Response> {
     let node = binding
         .pointer("/target/name")
         .and_then(Value::as_str)
@@ -316,8 +369,14 @@ fn bound(old: &Value, node: &str) -> Value {
         "lastProbeTime": null,
         "lastTransitionTime": object::now_rfc3339(),
     });
-    let conditions = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    let mut conditions: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+    let conditions = new["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut conditions: Vec<Value> = conditions
+        .into_iter()
+        .filter(|c| c["type"] != "PodScheduled")
+        .collect();
     conditions.insert(0, scheduled);
     new["status"]["conditions"] = Value::Array(conditions);
     new
@@ -355,14 +414,29 @@ fn scale_of(obj: &Value) -> Value {
 }
 
 /// `scale` update or patch: changes only `spec.replicas`.
-async fn scale(reg: &Registry, t: &Target, name: &str, q: &Query, headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+async fn scale(
+    reg: &Registry,
+    t: &Target,
+    name: &str,
+    q: &Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Value> {
     let main = Target {
         subresource: None,
         ..t.clone()
     };
     let is_patch = t.verb == Verb::Patch;
-    let kind = if is_patch { Some(PatchType::from_content_type(&content_type(headers))?) } else { None };
-    let desired = if is_patch { None } else { Some(decode_body(headers, body)?) };
+    let kind = if is_patch {
+        Some(PatchType::from_content_type(&content_type(headers))?)
+    } else {
+        None
+    };
+    let desired = if is_patch {
+        None
+    } else {
+        Some(decode_body(headers, body)?)
+    };
     let obj = reg
         .update_with(&main, name, Part::Main, q, |old| {
             let current = scale_of(old);
@@ -371,22 +445,28 @@ async fn scale(reg: &Registry, t: &Target, name: &str, q: &Query, headers: &Head
                 (None, Some(k)) => patch::apply(k, &current, body)?,
                 (None, None) => unreachable!("either a body or a patch"),
             };
-            let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64).ok_or_else(|| {
-                ApiError::invalid(
-                    "Scale",
-                    "autoscaling",
-                    name,
-                    &[api::FieldError {
-                        kind: api::ErrorKind::Required,
-                        field: "spec.replicas".into(),
-                        detail: String::new(),
-                        value: None,
-                    }],
-                )
-            })?;
+            let replicas = wanted
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Scale",
+                        "autoscaling",
+                        name,
+                        &[api::FieldError {
+                            kind: api::ErrorKind::Required,
+                            field: "spec.replicas".into(),
+                            detail: String::new(),
+                            value: None,
+                        }],
+                    )
+                })?;
             let mut new = old.clone();
             new["spec"]["replicas"] = json!(replicas);
-            let pinned = wanted.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty());
+            let pinned = wanted
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty());
             match pinned {
                 Some(rv) if !is_patch => {
                     object::meta_mut(&mut new).insert("resourceVersion".into(), json!(rv));

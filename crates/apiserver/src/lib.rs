@@ -108,13 +108,28 @@ impl ApiServer {
     /// The HTTP API as a router (a tower `Service`), authentication included.
     pub fn router(&self) -> Router {
         let health = Router::new()
-            .route("/healthz", get(|| async { respond::text(StatusCode::OK, "ok") }))
-            .route("/livez", get(|| async { respond::text(StatusCode::OK, "ok") }))
-            .route("/readyz", get(|| async { respond::text(StatusCode::OK, "ok") }))
-            .route("/version", get(|| async { respond::ok(&discovery::version()) }));
+            .route(
+                "/healthz",
+                get(|| async { respond::text(StatusCode::OK, "ok") }),
+            )
+            .route(
+                "/livez",
+                get(|| async { respond::text(StatusCode::OK, "ok") }),
+            )
+            .route(
+                "/readyz",
+                get(|| async { respond::text(StatusCode::OK, "ok") }),
+            )
+            .route(
+                "/version",
+                get(|| async { respond::ok(&discovery::version()) }),
+            );
         let api = Router::new()
             .route("/openapi/v2", get(openapi_v2))
-            .route("/openapi/v3", get(|| async { respond::ok(openapi::v3_index()) }))
+            .route(
+                "/openapi/v3",
+                get(|| async { respond::ok(openapi::v3_index()) }),
+            )
             .route("/openapi/v3/{*path}", get(openapi_v3))
             .route("/api", axum::routing::any(dispatch))
             .route("/api/{*rest}", axum::routing::any(dispatch))
@@ -148,7 +163,10 @@ async fn authenticate(State(server): State<ApiServer>, req: Request, next: Next)
 
 async fn not_found(req: Request) -> Response {
     ApiError::NotFound {
-        message: format!("the server could not find the requested resource ({})", req.uri().path()),
+        message: format!(
+            "the server could not find the requested resource ({})",
+            req.uri().path()
+        ),
         kind: String::new(),
         name: String::new(),
         group: String::new(),
@@ -160,7 +178,10 @@ async fn not_found(req: Request) -> Response {
 /// and treat any error as fatal; an empty protobuf body is a valid empty document, so
 /// their v2 fallbacks do nothing and the v3 documents are used.
 async fn openapi_v2(headers: http::HeaderMap) -> Response {
-    let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
         return Response::builder()
             .status(StatusCode::OK)
@@ -226,7 +247,10 @@ async fn dispatch_inner(server: &ApiServer, req: Request<Body>) -> ApiResult<Res
 
 /// Only JSON is served: an `Accept` that allows no JSON is 406.
 fn check_acceptable(headers: &http::HeaderMap) -> ApiResult<()> {
-    let Some(accept) = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+    let Some(accept) = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(());
     };
     let acceptable = accept.split(',').any(|part| {
@@ -237,7 +261,9 @@ fn check_acceptable(headers: &http::HeaderMap) -> ApiResult<()> {
         return Ok(());
     }
     Err(ApiError::NotAcceptable {
-        message: format!("only the following media types are accepted: application/json (asked for {accept:?})"),
+        message: format!(
+            "only the following media types are accepted: application/json (asked for {accept:?})"
+        ),
     })
 }
 

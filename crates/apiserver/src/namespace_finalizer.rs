@@ -19,9 +19,15 @@ const RESYNC: Duration = Duration::from_secs(1);
 pub async fn run(reg: Registry, shutdown: CancellationToken) -> ApiResult<()> {
     let namespaces = target("namespaces", None);
     loop {
-        let page = reg.list(&namespaces, &Query::default(), &Filter::default()).await?;
+        let page = reg
+            .list(&namespaces, &Query::default(), &Filter::default())
+            .await?;
         let mut terminating = false;
-        for ns in page.items.iter().filter(|ns| object::meta_str(ns, "deletionTimestamp").is_some()) {
+        for ns in page
+            .items
+            .iter()
+            .filter(|ns| object::meta_str(ns, "deletionTimestamp").is_some())
+        {
             terminating = true;
             if let Err(e) = finalize(&reg, object::name(ns)).await {
                 tracing::warn!(namespace = object::name(ns), error = %e, "namespace finalization failed, will retry");
@@ -36,7 +42,10 @@ pub async fn run(reg: Registry, shutdown: CancellationToken) -> ApiResult<()> {
 }
 
 fn target(plural: &str, namespace: Option<&str>) -> Target {
-    let resource = api::RESOURCES.iter().find(|r| r.plural == plural).expect("served resource");
+    let resource = api::RESOURCES
+        .iter()
+        .find(|r| r.plural == plural)
+        .expect("served resource");
     Target {
         resource,
         namespace: namespace.map(String::from),
@@ -54,7 +63,10 @@ async fn finalize(reg: &Registry, ns: &str) -> ApiResult<()> {
         let page = reg.list(&t, &Query::default(), &Filter::default()).await?;
         left += page.items.len();
         for item in page.items {
-            match reg.delete(&t, object::name(&item), &DeleteOptions::default()).await {
+            match reg
+                .delete(&t, object::name(&item), &DeleteOptions::default())
+                .await
+            {
                 Ok(_) | Err(ApiError::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }

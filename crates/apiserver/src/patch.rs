@@ -33,19 +33,20 @@ impl PatchType {
 
 /// Applies a patch document to `target`.
 pub fn apply(kind: PatchType, target: &Value, patch: &[u8]) -> ApiResult<Value> {
-    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("error decoding patch: {e}"));
+    let bad =
+        |e: &dyn std::fmt::Display| ApiError::bad_request(format!("error decoding patch: {e}"));
     match kind {
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(patch).map_err(|e| bad(&e))?;
             let mut doc = target.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::Invalid {
-                    message: format!("the server rejected our request due to an error in our request: {e}"),
-                    kind: String::new(),
-                    name: String::new(),
-                    group: String::new(),
-                    causes: vec![],
-                }
+            json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::Invalid {
+                message: format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                ),
+                kind: String::new(),
+                name: String::new(),
+                group: String::new(),
+                causes: vec![],
             })?;
             Ok(doc)
         }
@@ -58,7 +59,9 @@ pub fn apply(kind: PatchType, target: &Value, patch: &[u8]) -> ApiResult<Value> 
         PatchType::Strategic => {
             let p: Value = serde_json::from_slice(patch).map_err(|e| bad(&e))?;
             let Value::Object(p) = p else {
-                return Err(ApiError::bad_request("a strategic merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "a strategic merge patch must be a JSON object",
+                ));
             };
             let Value::Object(t) = target.clone() else {
                 return Err(ApiError::internal("patch target is not an object"));
@@ -66,17 +69,26 @@ pub fn apply(kind: PatchType, target: &Value, patch: &[u8]) -> ApiResult<Value> 
             Ok(Value::Object(merge_map(t, p)?))
         }
         PatchType::Apply => Err(ApiError::UnsupportedMediaType {
-            message: "server-side apply is not supported by this server; use client-side `kubectl apply`".into(),
+            message:
+                "server-side apply is not supported by this server; use client-side `kubectl apply`"
+                    .into(),
         }),
     }
 }
 
 /// Strategic merge of one map.
-fn merge_map(mut target: Map<String, Value>, mut patch: Map<String, Value>) -> ApiResult<Map<String, Value>> {
+fn merge_map(
+    mut target: Map<String, Value>,
+    mut patch: Map<String, Value>,
+) -> ApiResult<Map<String, Value>> {
     match patch.remove("$patch").as_ref().and_then(Value::as_str) {
         Some("replace") => return Ok(strip_directives(patch)),
         Some("delete") => return Ok(Map::new()),
-        Some(other) => return Err(ApiError::bad_request(format!("unknown patch type: {other}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown patch type: {other}"
+            )))
+        }
         None => {}
     }
     let retain = patch.remove("$retainKeys");
@@ -85,7 +97,8 @@ fn merge_map(mut target: Map<String, Value>, mut patch: Map<String, Value>) -> A
     for key in keys.iter().filter(|k| k.starts_with('$')) {
         let value = patch.remove(key).unwrap_or(Value::Null);
         if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(list)), Value::Array(remove)) = (target.get_mut(field), value) {
+            if let (Some(Value::Array(list)), Value::Array(remove)) = (target.get_mut(field), value)
+            {
                 list.retain(|item| !remove.contains(item));
             }
         }
@@ -126,7 +139,10 @@ fn merge_list(field: &str, mut target: Vec<Value>, patch: Vec<Value>) -> ApiResu
         }
         Some(ListStrategy::MergeByKey(merge_key)) => {
             // `[{"$patch": "replace"}, ...]` replaces the list with the other items.
-            if patch.iter().any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace")) {
+            if patch
+                .iter()
+                .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+            {
                 return Ok(patch
                     .into_iter()
                     .filter(|p| p.get("$patch").is_none())
@@ -140,7 +156,9 @@ fn merge_list(field: &str, mut target: Vec<Value>, patch: Vec<Value>) -> ApiResu
                     )));
                 };
                 let key = p.get(merge_key).cloned();
-                let pos = key.as_ref().and_then(|k| target.iter().position(|t| t.get(merge_key) == Some(k)));
+                let pos = key
+                    .as_ref()
+                    .and_then(|k| target.iter().position(|t| t.get(merge_key) == Some(k)));
                 let delete = p.get("$patch").and_then(Value::as_str) == Some("delete");
                 match (pos, delete) {
                     (Some(i), true) => {
@@ -148,7 +166,9 @@ fn merge_list(field: &str, mut target: Vec<Value>, patch: Vec<Value>) -> ApiResu
                     }
                     (None, true) => {}
                     (Some(i), false) => {
-                        let Value::Object(t) = target.remove(i) else { unreachable!("matched by key") };
+                        let Value::Object(t) = target.remove(i) else {
+                            unreachable!("matched by key")
+                        };
                         p.remove("$patch");
                         target.insert(i, Value::Object(merge_map(t, p)?));
                     }
@@ -187,7 +207,10 @@ mod tests {
     #[test]
     fn containers_merge_by_name() {
         let pod = json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}});
-        let out = smp(pod, json!({"spec": {"containers": [{"name": "b", "image": "z"}, {"name": "c", "image": "w"}]}}));
+        let out = smp(
+            pod,
+            json!({"spec": {"containers": [{"name": "b", "image": "z"}, {"name": "c", "image": "w"}]}}),
+        );
         assert_eq!(
             out["spec"]["containers"],
             json!([{"name": "a", "image": "x"}, {"name": "b", "image": "z"}, {"name": "c", "image": "w"}])
@@ -208,8 +231,12 @@ mod tests {
 
     #[test]
     fn atomic_lists_are_replaced_and_finalizers_union() {
-        let obj = json!({"metadata": {"finalizers": ["a"]}, "spec": {"tolerations": [{"key": "x"}]}});
-        let out = smp(obj, json!({"metadata": {"finalizers": ["b"]}, "spec": {"tolerations": [{"key": "y"}]}}));
+        let obj =
+            json!({"metadata": {"finalizers": ["a"]}, "spec": {"tolerations": [{"key": "x"}]}});
+        let out = smp(
+            obj,
+            json!({"metadata": {"finalizers": ["b"]}, "spec": {"tolerations": [{"key": "y"}]}}),
+        );
         assert_eq!(out["metadata"]["finalizers"], json!(["a", "b"]));
         assert_eq!(out["spec"]["tolerations"], json!([{"key": "y"}]));
     }
@@ -230,9 +257,19 @@ mod tests {
         let obj = json!({"a": {"b": 1, "c": 2}});
         let m = apply(PatchType::Merge, &obj, br#"{"a": {"b": null, "d": 3}}"#).unwrap();
         assert_eq!(m, json!({"a": {"c": 2, "d": 3}}));
-        let j = apply(PatchType::Json, &obj, br#"[{"op": "replace", "path": "/a/b", "value": 5}]"#).unwrap();
+        let j = apply(
+            PatchType::Json,
+            &obj,
+            br#"[{"op": "replace", "path": "/a/b", "value": 5}]"#,
+        )
+        .unwrap();
         assert_eq!(j["a"]["b"], 5);
-        assert!(apply(PatchType::Json, &obj, br#"[{"op": "test", "path": "/a/b", "value": 9}]"#).is_err());
+        assert!(apply(
+            PatchType::Json,
+            &obj,
+            br#"[{"op": "test", "path": "/a/b", "value": 9}]"#
+        )
+        .is_err());
         let e = PatchType::from_content_type("text/plain").unwrap_err();
         assert_eq!(e.code(), http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }

@@ -20,7 +20,8 @@ use crate::select::Filter;
 const CAS_RETRIES: usize = 16;
 
 /// Namespaces that exist from the start and may not be deleted.
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// The registry over one store.
 #[derive(Clone)]
@@ -79,7 +80,9 @@ impl Registry {
                 .resource_version
                 .as_deref()
                 .and_then(|rv| rv.parse().ok())
-                .ok_or_else(|| ApiError::bad_request("resourceVersionMatch=Exact needs a resourceVersion"))?;
+                .ok_or_else(|| {
+                    ApiError::bad_request("resourceVersionMatch=Exact needs a resourceVersion")
+                })?;
         }
         let want = if q.limit == 0 { usize::MAX } else { q.limit };
         let mut items = Vec::new();
@@ -87,7 +90,11 @@ impl Registry {
         let mut more;
         let mut remaining = None;
         loop {
-            let fetch = if filter.is_empty() { want - items.len() } else { (want - items.len()).clamp(64, 1024) };
+            let fetch = if filter.is_empty() {
+                want - items.len()
+            } else {
+                (want - items.len()).clamp(64, 1024)
+            };
             let page = self
                 .store
                 .list(ListOptions {
@@ -178,7 +185,12 @@ impl Registry {
         let meta = meta_mut(&mut obj);
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
-        for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for field in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             meta.remove(field);
         }
         if obj.get("spec").is_some() {
@@ -192,7 +204,11 @@ impl Registry {
         if q.dry_run {
             return Ok(obj);
         }
-        let kv = match self.store.create(&self.key(t, &name), object::to_bytes(&obj)).await {
+        let kv = match self
+            .store
+            .create(&self.key(t, &name), object::to_bytes(&obj))
+            .await
+        {
             Err(store::Error::AlreadyExists(_)) => {
                 return Err(ApiError::already_exists(r.plural, r.group, &name))
             }
@@ -217,7 +233,9 @@ impl Registry {
                 "namespaces",
                 "",
                 ns,
-                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+                &format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
             ));
         }
         Ok(())
@@ -225,7 +243,14 @@ impl Registry {
 
     /// Replaces an object with `mutate(current)`, retrying on races unless the client
     /// pinned a resourceVersion. `mutate` returns the client's desired object.
-    pub async fn update_with<F>(&self, t: &Target, name: &str, part: Part, q: &Query, mut mutate: F) -> ApiResult<Value>
+    pub async fn update_with<F>(
+        &self,
+        t: &Target,
+        name: &str,
+        part: Part,
+        q: &Query,
+        mut mutate: F,
+    ) -> ApiResult<Value>
     where
         F: FnMut(&Value) -> ApiResult<Value>,
     {
@@ -236,7 +261,11 @@ impl Registry {
             check_kind(r, &desired)?;
             let pinned = object::meta_str(&desired, "resourceVersion")
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}"))))
+                .map(|s| {
+                    s.parse::<i64>().map_err(|_| {
+                        ApiError::bad_request(format!("invalid resourceVersion {s:?}"))
+                    })
+                })
                 .transpose()?;
             if let Some(rv) = pinned {
                 if rv != kv.mod_revision {
@@ -256,23 +285,37 @@ impl Registry {
                 api::admit_update(r, merged, &old).map_err(|e| admit_error(r, name, e))?
             };
             if spec_of(&new) != spec_of(&old) {
-                let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                let generation = old
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 meta_mut(&mut new).insert("generation".into(), json!(generation + 1));
             }
             if q.dry_run || same_content(&old, &new) {
                 return Ok(if q.dry_run { new } else { old });
             }
             if ready_to_remove(r, &new) {
-                return self.remove(t, name, kv.mod_revision).await.map(|(obj, _)| obj);
+                return self
+                    .remove(t, name, kv.mod_revision)
+                    .await
+                    .map(|(obj, _)| obj);
             }
-            match self.store.update(&kv.key, object::to_bytes(&new), kv.mod_revision).await {
+            match self
+                .store
+                .update(&kv.key, object::to_bytes(&new), kv.mod_revision)
+                .await
+            {
                 Ok(kv) => {
                     object::set_resource_version(&mut new, kv.mod_revision);
                     return Ok(new);
                 }
                 Err(store::Error::Conflict { .. }) if pinned.is_none() => continue,
-                Err(store::Error::Conflict { .. }) => return Err(ApiError::conflict(r.plural, r.group, name)),
-                Err(store::Error::NotFound(_)) => return Err(ApiError::not_found(r.plural, r.group, name)),
+                Err(store::Error::Conflict { .. }) => {
+                    return Err(ApiError::conflict(r.plural, r.group, name))
+                }
+                Err(store::Error::NotFound(_)) => {
+                    return Err(ApiError::not_found(r.plural, r.group, name))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -281,16 +324,32 @@ impl Registry {
 
     /// Deletes an object: immediately, or by marking it (graceful pod deletion,
     /// finalizers). Returns the object as it is afterwards and whether it is gone.
-    pub async fn delete(&self, t: &Target, name: &str, opts: &DeleteOptions) -> ApiResult<(Value, bool)> {
+    pub async fn delete(
+        &self,
+        t: &Target,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<(Value, bool)> {
         let r = t.resource;
         if r.kind == "Namespace" && SYSTEM_NAMESPACES.contains(&name) {
-            return Err(ApiError::forbidden("namespaces", "", name, "this namespace may not be deleted"));
+            return Err(ApiError::forbidden(
+                "namespaces",
+                "",
+                name,
+                "this namespace may not be deleted",
+            ));
         }
         for _ in 0..CAS_RETRIES {
             let (old, kv) = self.get(t, name).await?;
             if let Some(uid) = &opts.precondition_uid {
                 if object::meta_str(&old, "uid") != Some(uid.as_str()) {
-                    return Err(precondition_failed(r, name, "UID", uid, object::meta_str(&old, "uid")));
+                    return Err(precondition_failed(
+                        r,
+                        name,
+                        "UID",
+                        uid,
+                        object::meta_str(&old, "uid"),
+                    ));
                 }
             }
             if let Some(rv) = &opts.precondition_rv {
@@ -312,7 +371,9 @@ impl Registry {
             // Mark for deletion: a deletionTimestamp (now + grace) that only shortens.
             let mut new = old.clone();
             let now = chrono::Utc::now();
-            let current_grace = old.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
+            let current_grace = old
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
             if current_grace.is_some_and(|g| g <= grace) {
                 return Ok((old, false));
             }
@@ -329,13 +390,19 @@ impl Registry {
             if opts.dry_run {
                 return Ok((new, false));
             }
-            match self.store.update(&kv.key, object::to_bytes(&new), kv.mod_revision).await {
+            match self
+                .store
+                .update(&kv.key, object::to_bytes(&new), kv.mod_revision)
+                .await
+            {
                 Ok(kv) => {
                     object::set_resource_version(&mut new, kv.mod_revision);
                     return Ok((new, false));
                 }
                 Err(store::Error::Conflict { .. }) => continue,
-                Err(store::Error::NotFound(_)) => return Err(ApiError::not_found(r.plural, r.group, name)),
+                Err(store::Error::NotFound(_)) => {
+                    return Err(ApiError::not_found(r.plural, r.group, name))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -382,12 +449,18 @@ impl DeleteOptions {
             if b.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
                 o.propagation_policy = Some("Orphan".into());
             }
-            o.precondition_uid = b.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
+            o.precondition_uid = b
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(String::from);
             o.precondition_rv = b
                 .pointer("/preconditions/resourceVersion")
                 .and_then(Value::as_str)
                 .map(String::from);
-            if b.get("dryRun").and_then(Value::as_array).is_some_and(|d| !d.is_empty()) {
+            if b.get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|d| !d.is_empty())
+            {
                 o.dry_run = true;
             }
         }
@@ -401,12 +474,18 @@ fn grace_period(r: &Resource, obj: &Value, requested: Option<i64>) -> i64 {
     if r.kind != "Pod" {
         return 0;
     }
-    let bound = object::path(obj, "spec.nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-    let phase = object::path(obj, "status.phase").and_then(Value::as_str).unwrap_or("");
+    let bound = object::path(obj, "spec.nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let phase = object::path(obj, "status.phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !bound || matches!(phase, "Succeeded" | "Failed") {
         return 0;
     }
-    let default = object::path(obj, "spec.terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    let default = object::path(obj, "spec.terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
     requested.unwrap_or(default).max(0)
 }
 
@@ -417,14 +496,26 @@ fn ready_to_remove(r: &Resource, obj: &Value) -> bool {
         return false;
     }
     if r.kind == "Namespace" {
-        return obj.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
+        return obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
     }
-    obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0
+    obj.pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        == 0
 }
 
 /// Combines the client's desired object with the stored one: server-owned metadata is
 /// kept, and a write to one part (main or status) leaves the other as stored.
-fn merge_update(r: &Resource, old: &Value, mut desired: Value, part: Part, namespace: Option<&str>) -> Value {
+fn merge_update(
+    r: &Resource,
+    old: &Value,
+    mut desired: Value,
+    part: Part,
+    namespace: Option<&str>,
+) -> Value {
     let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
     if part == Part::Status {
         let status = desired.get("status").cloned();
@@ -438,7 +529,13 @@ fn merge_update(r: &Resource, old: &Value, mut desired: Value, part: Part, names
         return new;
     }
     let meta = meta_mut(&mut desired);
-    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
         match old_meta.get(field) {
             Some(v) => {
                 meta.insert(field.into(), v.clone());
@@ -495,7 +592,9 @@ fn same_content(old: &Value, new: &Value) -> bool {
 /// A body's kind and apiVersion, when given, must be the resource's.
 pub fn check_kind(r: &Resource, obj: &Value) -> ApiResult<()> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request was not a JSON object",
+        ));
     }
     if let Some(kind) = obj.get("kind").and_then(Value::as_str) {
         if kind != r.kind {
@@ -526,7 +625,13 @@ pub fn admit_error(r: &Resource, name: &str, e: api::AdmitError) -> ApiError {
     }
 }
 
-fn precondition_failed(r: &Resource, name: &str, what: &str, want: &str, have: Option<&str>) -> ApiError {
+fn precondition_failed(
+    r: &Resource,
+    name: &str,
+    what: &str,
+    want: &str,
+    have: Option<&str>,
+) -> ApiError {
     ApiError::Conflict {
         message: format!(
             "Precondition failed: {what} in precondition: {want}, {what} in object meta: {}",

@@ -59,7 +59,9 @@ pub fn route(path: &str, method: &Method, query: &Query) -> ApiResult<Route> {
         _ => return Err(not_found_path(path)),
     };
     let (namespace, rest) = match rest {
-        ["namespaces", ns, plural, tail @ ..] if !is_namespace_subresource(plural) || !tail.is_empty() => {
+        ["namespaces", ns, plural, tail @ ..]
+            if !is_namespace_subresource(plural) || !tail.is_empty() =>
+        {
             (Some(ns.to_string()), [&[*plural][..], tail].concat())
         }
         _ => (None, rest.to_vec()),
@@ -70,7 +72,8 @@ pub fn route(path: &str, method: &Method, query: &Query) -> ApiResult<Route> {
         [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
         _ => return Err(not_found_path(path)),
     };
-    let resource = api::resources::find(group, version, plural).ok_or_else(|| not_found_path(path))?;
+    let resource =
+        api::resources::find(group, version, plural).ok_or_else(|| not_found_path(path))?;
     if namespace.is_some() && !resource.namespaced {
         return Err(not_found_path(path));
     }
@@ -94,8 +97,7 @@ pub fn route(path: &str, method: &Method, query: &Query) -> ApiResult<Route> {
         _ => {
             return Err(ApiError::method_not_allowed(&format!(
                 "{} {}",
-                method,
-                resource.plural
+                method, resource.plural
             )))
         }
     };
@@ -276,7 +278,10 @@ mod tests {
         assert_eq!(t.namespace.as_deref(), Some("default"));
         assert_eq!(t.name.as_deref(), Some("web"));
         assert_eq!(t.verb, Verb::Get);
-        let Route::Resource(t) = r("/apis/apps/v1/namespaces/x/deployments/d/scale", Method::PUT) else {
+        let Route::Resource(t) = r(
+            "/apis/apps/v1/namespaces/x/deployments/d/scale",
+            Method::PUT,
+        ) else {
             panic!()
         };
         assert_eq!(t.subresource.as_deref(), Some("scale"));
@@ -285,11 +290,15 @@ mod tests {
 
     #[test]
     fn namespace_status_is_a_subresource_not_a_collection() {
-        let Route::Resource(t) = r("/api/v1/namespaces/foo/status", Method::PUT) else { panic!() };
+        let Route::Resource(t) = r("/api/v1/namespaces/foo/status", Method::PUT) else {
+            panic!()
+        };
         assert_eq!(t.resource.kind, "Namespace");
         assert_eq!(t.name.as_deref(), Some("foo"));
         assert_eq!(t.subresource.as_deref(), Some("status"));
-        let Route::Resource(t) = r("/api/v1/namespaces/foo", Method::DELETE) else { panic!() };
+        let Route::Resource(t) = r("/api/v1/namespaces/foo", Method::DELETE) else {
+            panic!()
+        };
         assert_eq!(t.verb, Verb::Delete);
     }
 
@@ -298,12 +307,20 @@ mod tests {
         assert!(route("/api/v1/widgets", &Method::GET, &Query::default()).is_err());
         let e = route("/api/v1/namespaces/a/pods", &Method::PUT, &Query::default()).unwrap_err();
         assert_eq!(e.code(), http::StatusCode::METHOD_NOT_ALLOWED);
-        assert!(route("/api/v1/namespaces/a/nodes", &Method::GET, &Query::default()).is_err());
+        assert!(route(
+            "/api/v1/namespaces/a/nodes",
+            &Method::GET,
+            &Query::default()
+        )
+        .is_err());
     }
 
     #[test]
     fn query_decodes_selectors_with_escapes() {
-        let q = Query::parse(Some("labelSelector=app%3Dweb%2Ctier+in+%28a%29&limit=5&watch=true")).unwrap();
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb%2Ctier+in+%28a%29&limit=5&watch=true",
+        ))
+        .unwrap();
         assert_eq!(q.label_selector.as_deref(), Some("app=web,tier in (a)"));
         assert_eq!(q.limit, 5);
         assert!(q.watch);
@@ -314,7 +331,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             http::header::ACCEPT,
-            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json".parse().unwrap(),
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+                .parse()
+                .unwrap(),
         );
         assert_eq!(wanted(&h), Wanted::Table);
     }

@@ -20,10 +20,7 @@ impl Filter {
         let labels = query
             .label_selector
             .as_deref()
-            .map(|s| {
-                LabelSelector::parse(s)
-                    .map_err(ApiError::bad_request)
-            })
+            .map(|s| LabelSelector::parse(s).map_err(ApiError::bad_request))
             .transpose()?;
         let mut field_str = query.field_selector.clone().unwrap_or_default();
         if let Some(name) = name {

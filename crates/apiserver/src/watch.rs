@@ -40,13 +40,21 @@ struct Watcher {
 }
 
 /// Starts a watch and answers with its stream.
-pub async fn serve(server: &ApiServer, t: &Target, q: &Query, as_table: bool) -> ApiResult<Response> {
+pub async fn serve(
+    server: &ApiServer,
+    t: &Target,
+    q: &Query,
+    as_table: bool,
+) -> ApiResult<Response> {
     let store = server.registry.store.clone();
     let filter = Filter::new(t.resource, q, t.name.as_deref())?;
     let prefix = t.resource.key_prefix(t.namespace.as_deref());
     let requested: Option<i64> = match q.resource_version.as_deref() {
         None | Some("0") => None,
-        Some(rv) => Some(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?),
+        Some(rv) => Some(
+            rv.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+        ),
     };
     let mut w = Watcher {
         target: t.clone(),
@@ -90,7 +98,14 @@ pub async fn serve(server: &ApiServer, t: &Target, q: &Query, as_table: bool) ->
     };
     if !initial && !w.filter.is_empty() {
         // Seed what this watcher already sees at its starting revision.
-        match store.list(ListOptions { prefix: prefix.clone(), revision: start, ..Default::default() }).await {
+        match store
+            .list(ListOptions {
+                prefix: prefix.clone(),
+                revision: start,
+                ..Default::default()
+            })
+            .await
+        {
             Ok(page) => {
                 for kv in &page.items {
                     if w.filter.matches(&object::from_kv(kv)?) {
@@ -110,7 +125,10 @@ pub async fn serve(server: &ApiServer, t: &Target, q: &Query, as_table: bool) ->
         Err(e) => return Err(e.into()),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
-    let timeout = q.timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = q
+        .timeout_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let bookmark_every = server.bookmark_interval;
     tokio::spawn(async move {
         for line in first {
@@ -145,7 +163,9 @@ pub async fn serve(server: &ApiServer, t: &Target, q: &Query, as_table: bool) ->
         }
     });
     let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
     });
     Ok(stream_response(Body::from_stream(body)))
 }
@@ -238,7 +258,9 @@ fn expired(rv: i64) -> Response {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": format!("too old resource version: {rv}"), "reason": "Expired", "code": 410,
     });
-    stream_response(Body::from(line(&json!({"type": "ERROR", "object": status}))))
+    stream_response(Body::from(line(
+        &json!({"type": "ERROR", "object": status}),
+    )))
 }
 
 fn stream_response(body: Body) -> Response {

@@ -279,3 +279,27 @@ fn apply_rejects_misspelled_fields() {
     let err = k.fails(&["apply", "-f", path.to_str().unwrap()]);
     assert!(err.contains(r#"unknown field "spec.containers[0].imagee""#), "{err}");
 }
+
+/// kubectl's typed commands (protobuf bodies from kubectl 1.33) create what they say.
+#[test]
+fn typed_create_commands_work() {
+    let Some((_server, k)) = setup() else { return };
+    k.ok(&["create", "namespace", "typed"]);
+    k.ok(&["create", "configmap", "cm", "-n", "typed", "--from-literal=a=b"]);
+    k.ok(&["create", "secret", "generic", "s", "-n", "typed", "--from-literal=pw=hunter2"]);
+    k.ok(&["create", "deployment", "web", "-n", "typed", "--image=nginx:1.27", "--replicas=2"]);
+    k.ok(&["create", "job", "once", "-n", "typed", "--image=busybox:1.36", "--", "true"]);
+    k.ok(&["run", "solo", "-n", "typed", "--image=busybox:1.36", "--restart=Never", "--", "sleep", "1"]);
+    let cm = k.ok(&["get", "cm", "cm", "-n", "typed", "-o", "jsonpath={.data.a}"]);
+    assert_eq!(cm, "b");
+    let pw = k.ok(&["get", "secret", "s", "-n", "typed", "-o", "jsonpath={.data.pw}"]);
+    assert_eq!(pw, "aHVudGVyMg==");
+    let replicas = k.ok(&["get", "deploy", "web", "-n", "typed", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "2");
+    k.ok(&["scale", "deploy", "web", "-n", "typed", "--replicas=3"]);
+    let replicas = k.ok(&["get", "deploy", "web", "-n", "typed", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "3");
+    let all = k.ok(&["get", "all", "-n", "typed"]);
+    assert!(all.contains("pod/solo") && all.contains("deployment.apps/web") && all.contains("job.batch/once"), "{all}");
+    k.ok(&["delete", "namespace", "typed", "--wait=false"]);
+}

@@ -58,7 +58,9 @@ impl TestServer {
             .get(http::header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         (status, ct, body)
     }
@@ -76,7 +78,9 @@ pub fn client_for(server: &ApiServer, token: Option<&str>) -> kube::Client {
             if let Some(h) = header {
                 parts.headers.insert(http::header::AUTHORIZATION, h);
             }
-            router.oneshot(Request::from_parts(parts, Body::new(body))).await
+            router
+                .oneshot(Request::from_parts(parts, Body::new(body)))
+                .await
         }
     });
     kube::Client::new(service, "default")
