@@ -107,22 +107,17 @@ pub async fn serve(
             q_all.continue_token = None;
             let page = reg.list(&t, &q_all, &filter).await?;
             let mut deleted = Vec::new();
-            for item in page.items {
+            for kv in &page.items {
+                let item = object::from_kv(kv)?;
                 let mut one = t.clone();
                 one.namespace = object::meta_str(&item, "namespace").map(String::from);
                 match reg.delete(&one, object::name(&item), &opts).await {
-                    Ok((obj, _)) => deleted.push(obj),
+                    Ok((obj, _)) => deleted.push(serde_json::to_vec(&obj).expect("serialisable")),
                     Err(ApiError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
-            Ok(respond::ok(&list_body(
-                &t,
-                deleted,
-                page.revision,
-                None,
-                None,
-            )))
+            Ok(list_response(&t, deleted, page.revision, None, None))
         }
         _ => Err(ApiError::method_not_allowed(&format!(
             "{:?} {}{}",
@@ -208,30 +203,36 @@ async fn list(reg: &Registry, t: &Target, q: &Query, as_table: bool) -> ApiResul
     let filter = Filter::new(t.resource, q, None)?;
     let page = reg.list(t, q, &filter).await?;
     if as_table {
-        return Ok(respond::ok(&table(
-            t,
-            &page.items,
-            q,
-            Some(page.revision),
-            page.continue_token,
-        )));
+        let objects = page
+            .items
+            .iter()
+            .map(object::from_kv)
+            .collect::<ApiResult<Vec<_>>>()?;
+        let table = table(t, &objects, q, Some(page.revision), page.continue_token);
+        return Ok(respond::ok(&table));
     }
-    Ok(respond::ok(&list_body(
+    let items = page
+        .items
+        .iter()
+        .map(object::raw_with_rv)
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(list_response(
         t,
-        page.items,
+        items,
         page.revision,
         page.continue_token,
         page.remaining,
-    )))
+    ))
 }
 
-fn list_body(
+/// A `<Kind>List` of already-encoded items, written without building one big value.
+fn list_response(
     t: &Target,
-    items: Vec<Value>,
+    items: Vec<Vec<u8>>,
     rev: i64,
     cont: Option<String>,
     remaining: Option<i64>,
-) -> Value {
+) -> Response {
     let mut meta = json!({"resourceVersion": rev.to_string()});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
@@ -239,12 +240,24 @@ fn list_body(
     if let Some(r) = remaining {
         meta["remainingItemCount"] = json!(r);
     }
-    json!({
+    let head = json!({
         "kind": t.resource.list_kind,
         "apiVersion": t.resource.api_version(),
         "metadata": meta,
-        "items": items,
-    })
+    });
+    let size = items.iter().map(|i| i.len() + 1).sum::<usize>() + 256;
+    let mut out = Vec::with_capacity(size);
+    serde_json::to_writer(&mut out, &head).expect("serialisable");
+    out.pop();
+    out.extend_from_slice(b",\"items\":[");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}");
+    respond::bytes(StatusCode::OK, out)
 }
 
 /// A `meta.k8s.io/v1` Table of objects for kubectl's human output.

@@ -23,8 +23,12 @@ pub async fn run(reg: Registry, shutdown: CancellationToken) -> ApiResult<()> {
             .list(&namespaces, &Query::default(), &Filter::default())
             .await?;
         let mut terminating = false;
-        for ns in page
+        let items = page
             .items
+            .iter()
+            .map(object::from_kv)
+            .collect::<ApiResult<Vec<_>>>()?;
+        for ns in items
             .iter()
             .filter(|ns| object::meta_str(ns, "deletionTimestamp").is_some())
         {
@@ -62,7 +66,8 @@ async fn finalize(reg: &Registry, ns: &str) -> ApiResult<()> {
         let t = target(r.plural, Some(ns));
         let page = reg.list(&t, &Query::default(), &Filter::default()).await?;
         left += page.items.len();
-        for item in page.items {
+        for kv in &page.items {
+            let item = object::from_kv(kv)?;
             match reg
                 .delete(&t, object::name(&item), &DeleteOptions::default())
                 .await

@@ -15,6 +15,30 @@ pub fn from_kv(kv: &KeyValue) -> ApiResult<Value> {
     Ok(obj)
 }
 
+/// The object's JSON with its resourceVersion, without decoding it when the stored bytes
+/// have the shape the registry writes (`{"apiVersion":..,"kind":..,"metadata":{...`): the
+/// field is spliced in after `"metadata":{`. Lists and watches send thousands of these.
+pub fn raw_with_rv(kv: &KeyValue) -> ApiResult<Vec<u8>> {
+    const META: &[u8] = b"\"metadata\":{";
+    let v = &kv.value;
+    let at = v.windows(META.len()).position(|w| w == META);
+    // Only the top-level metadata qualifies: nothing before it may open an object or array.
+    if let Some(at) = at.filter(|&at| at > 0 && !v[1..at].iter().any(|b| matches!(b, b'{' | b'[')))
+    {
+        let field = format!("\"resourceVersion\":\"{}\"", kv.mod_revision);
+        let insert_at = at + META.len();
+        let mut out = Vec::with_capacity(v.len() + field.len() + 1);
+        out.extend_from_slice(&v[..insert_at]);
+        out.extend_from_slice(field.as_bytes());
+        if v.get(insert_at) != Some(&b'}') {
+            out.push(b',');
+        }
+        out.extend_from_slice(&v[insert_at..]);
+        return Ok(out);
+    }
+    Ok(serde_json::to_vec(&from_kv(kv)?).expect("a JSON value always serialises"))
+}
+
 /// The bytes to store for an object (its resourceVersion is the store's business).
 pub fn to_bytes(obj: &Value) -> Vec<u8> {
     let mut obj = obj.clone();
@@ -22,6 +46,33 @@ pub fn to_bytes(obj: &Value) -> Vec<u8> {
         m.remove("resourceVersion");
     }
     serde_json::to_vec(&obj).expect("a JSON value always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(value: &str) -> KeyValue {
+        KeyValue {
+            key: "/k".into(),
+            value: value.as_bytes().to_vec(),
+            create_revision: 1,
+            mod_revision: 7,
+        }
+    }
+
+    #[test]
+    fn raw_splice_matches_decoding() {
+        for stored in [
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"template":{"metadata":{}}}}"#,
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{},"spec":{}}"#,
+            r#"{"spec":{"template":{"metadata":{"name":"x"}}},"metadata":{"name":"late"}}"#,
+        ] {
+            let raw: Value = serde_json::from_slice(&raw_with_rv(&kv(stored)).unwrap()).unwrap();
+            assert_eq!(raw, from_kv(&kv(stored)).unwrap(), "{stored}");
+            assert_eq!(raw["metadata"]["resourceVersion"], "7");
+        }
+    }
 }
 
 pub fn set_resource_version(obj: &mut Value, rev: i64) {

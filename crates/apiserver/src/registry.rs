@@ -29,9 +29,10 @@ pub struct Registry {
     pub store: Arc<dyn Store>,
 }
 
-/// A page of objects and the list metadata to answer with.
+/// A page of objects (as stored; decode with `object::from_kv` or `raw_with_rv`) and the
+/// list metadata to answer with.
 pub struct Page {
-    pub items: Vec<Value>,
+    pub items: Vec<KeyValue>,
     pub revision: i64,
     pub continue_token: Option<String>,
     pub remaining: Option<i64>,
@@ -119,9 +120,8 @@ impl Registry {
                     more = true;
                     break;
                 }
-                let obj = object::from_kv(kv)?;
-                if filter.matches(&obj) {
-                    items.push(obj);
+                if filter.is_empty() || filter.matches(&object::from_kv(kv)?) {
+                    items.push(kv.clone());
                     last_key = Some(kv.key.clone());
                 }
             }

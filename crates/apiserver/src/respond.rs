@@ -7,11 +7,15 @@ use serde_json::Value;
 
 /// A JSON response.
 pub fn json(code: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes(code, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A JSON response from already-encoded bytes.
+pub fn bytes(code: StatusCode, body: Vec<u8>) -> Response {
     Response::builder()
         .status(code)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(bytes))
+        .body(Body::from(body))
         .expect("static response parts are valid")
 }
 

@@ -83,6 +83,10 @@ pub async fn serve(
                 Err(e) => return Err(e.into()),
             };
             for kv in &page.items {
+                if w.plain() {
+                    first.push(raw_event("ADDED", kv)?);
+                    continue;
+                }
                 let obj = object::from_kv(kv)?;
                 if w.filter.matches(&obj) {
                     w.remember(&kv.key, true);
@@ -186,9 +190,24 @@ impl Watcher {
         self.filter.is_empty() || self.matching.contains(key)
     }
 
+    /// Whether events pass as stored: no selectors and no Table, so no decoding.
+    fn plain(&self) -> bool {
+        self.filter.is_empty() && !self.as_table
+    }
+
     /// The line for one store event, if this watcher should see it.
     fn on_event(&mut self, ev: store::Event) -> Option<Bytes> {
         self.revision = ev.kv.mod_revision;
+        if self.plain() {
+            let kind = match ev.kind {
+                EventKind::Create => "ADDED",
+                EventKind::Update => "MODIFIED",
+                EventKind::Delete => "DELETED",
+            };
+            return raw_event(kind, &ev.kv)
+                .map_err(|e| tracing::error!(error = %e, "skipping undecodable watch event"))
+                .ok();
+        }
         let obj = match object::from_kv(&ev.kv) {
             Ok(o) => o,
             Err(e) => {
@@ -244,6 +263,18 @@ impl Watcher {
             "object": {"kind": r.kind, "apiVersion": r.api_version(), "metadata": meta},
         }))
     }
+}
+
+/// `{"type":KIND,"object":<stored object with its resourceVersion>}` and a newline.
+fn raw_event(kind: &str, kv: &store::KeyValue) -> ApiResult<Bytes> {
+    let obj = object::raw_with_rv(kv)?;
+    let mut b = Vec::with_capacity(obj.len() + 32);
+    b.extend_from_slice(b"{\"type\":\"");
+    b.extend_from_slice(kind.as_bytes());
+    b.extend_from_slice(b"\",\"object\":");
+    b.extend_from_slice(&obj);
+    b.extend_from_slice(b"}\n");
+    Ok(Bytes::from(b))
 }
 
 fn line(v: &Value) -> Bytes {

@@ -172,7 +172,10 @@ async fn malformed_unauthenticated_oversized_and_wrong_media_requests_get_status
         (415, Some("UnsupportedMediaType"))
     );
     let (code, _, s) = t
-        .raw(post(Body::from("k8s\0garbage"), "application/vnd.kubernetes.protobuf"))
+        .raw(post(
+            Body::from("k8s\0garbage"),
+            "application/vnd.kubernetes.protobuf",
+        ))
         .await;
     assert_eq!((code, s["reason"].as_str()), (400, Some("BadRequest")));
     let big = format!(
@@ -826,8 +829,14 @@ async fn protobuf_bodies_from_kubectl_create_are_accepted() {
     let t = TestServer::start().await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src/protobuf/testdata");
     for (file, path) in [
-        ("kubectl-1.33-create-configmap.pb", "/api/v1/namespaces/default/configmaps"),
-        ("kubectl-1.33-create-deployment.pb", "/apis/apps/v1/namespaces/default/deployments"),
+        (
+            "kubectl-1.33-create-configmap.pb",
+            "/api/v1/namespaces/default/configmaps",
+        ),
+        (
+            "kubectl-1.33-create-deployment.pb",
+            "/apis/apps/v1/namespaces/default/deployments",
+        ),
         ("kubectl-1.33-create-namespace.pb", "/api/v1/namespaces"),
     ] {
         let body = std::fs::read(dir.join(file)).unwrap();
