@@ -8,6 +8,7 @@ mod discovery;
 mod error;
 mod handlers;
 mod namespace_finalizer;
+mod node_proxy;
 mod object;
 pub mod openapi;
 mod patch;
@@ -35,6 +36,7 @@ use tracing::Instrument;
 
 pub use discovery::{KUBE_MAJOR, KUBE_MINOR};
 pub use error::{ApiError, ApiResult};
+pub use node_proxy::NodeConnector;
 pub use registry::SYSTEM_NAMESPACES;
 
 use crate::registry::Registry;
@@ -67,6 +69,7 @@ pub struct ApiServer {
     registry: Registry,
     tokens: Arc<HashSet<String>>,
     bookmark_interval: Duration,
+    nodes: Option<Arc<dyn NodeConnector>>,
 }
 
 impl ApiServer {
@@ -76,6 +79,7 @@ impl ApiServer {
             registry: Registry::new(store),
             tokens: Arc::new(config.admin_tokens.into_iter().collect()),
             bookmark_interval: config.bookmark_interval,
+            nodes: None,
         };
         server.bootstrap().await?;
         Ok(server)
@@ -140,10 +144,14 @@ impl ApiServer {
         health.merge(api).with_state(self.clone())
     }
 
-    async fn logs(&self, _t: &request::Target, name: &str, _q: &Query) -> ApiResult<Response> {
-        Err(ApiError::bad_request(format!(
-            "pod {name} has no node agent serving its logs yet"
-        )))
+    /// Connects node agents (for `pods/log`).
+    pub fn with_node_connector(mut self, nodes: Arc<dyn NodeConnector>) -> Self {
+        self.nodes = Some(nodes);
+        self
+    }
+
+    async fn logs(&self, t: &request::Target, name: &str, q: &Query) -> ApiResult<Response> {
+        node_proxy::logs(&self.registry, self.nodes.as_ref(), t, name, q).await
     }
 }
 
