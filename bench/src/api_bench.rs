@@ -43,7 +43,11 @@ fn start(orca: &str) -> Result<Server> {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(50));
-    Ok(Server { child, kubeconfig, _dir: dir })
+    Ok(Server {
+        child,
+        kubeconfig,
+        _dir: dir,
+    })
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -85,7 +89,10 @@ async fn create_pods(pods: &Api<Pod>, from: usize, to: usize, concurrency: usize
     futures::stream::iter(from..to)
         .map(|i| {
             let pods = pods.clone();
-            async move { pods.create(&PostParams::default(), &pod(&format!("p{i:05}"))).await }
+            async move {
+                pods.create(&PostParams::default(), &pod(&format!("p{i:05}")))
+                    .await
+            }
         })
         .buffer_unordered(concurrency)
         .try_collect::<Vec<_>>()
@@ -124,7 +131,10 @@ async fn main() -> Result<()> {
         .unwrap_or_else(|| "target/release/orca".into());
     let server = start(&orca)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("orca server idle RSS: {} MB", rss_kb(server.child.id()) / 1024);
+    println!(
+        "orca server idle RSS: {} MB",
+        rss_kb(server.child.id()) / 1024
+    );
 
     let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
@@ -147,10 +157,18 @@ async fn main() -> Result<()> {
         paged.push(t.elapsed());
     }
     report("list limit=500, 10k pods", paged);
-    println!("orca server RSS with 10k pods: {} MB", rss_kb(server.child.id()) / 1024);
+    println!(
+        "orca server RSS with 10k pods: {} MB",
+        rss_kb(server.child.id()) / 1024
+    );
 
     // Watch fan-out: 100 watchers, each must see every one of 200 new pods.
-    let rv = pods.list_metadata(&ListParams::default().limit(1)).await?.metadata.resource_version.unwrap_or_default();
+    let rv = pods
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     let watchers = 100;
     let events = 200;
     let started = Arc::new(tokio::sync::Barrier::new(watchers + 1));
@@ -160,15 +178,26 @@ async fn main() -> Result<()> {
         let rv = rv.clone();
         let started = started.clone();
         handles.push(tokio::spawn(async move {
-            let mut stream = pods.watch(&WatchParams::default().timeout(120), &rv).await?.boxed();
+            let mut stream = pods
+                .watch(&WatchParams::default().timeout(120), &rv)
+                .await?
+                .boxed();
             started.wait().await;
             let mut lat = Vec::new();
             let mut seen = 0;
             while seen < events {
                 match stream.try_next().await? {
                     Some(WatchEvent::Added(p)) => {
-                        let created: i64 = p.metadata.labels.unwrap_or_default().get("t").and_then(|t| t.parse().ok()).unwrap_or(0);
-                        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as i64;
+                        let created: i64 = p
+                            .metadata
+                            .labels
+                            .unwrap_or_default()
+                            .get("t")
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(0);
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)?
+                            .as_micros() as i64;
                         lat.push(Duration::from_micros((now - created).max(0) as u64));
                         seen += 1;
                     }
@@ -183,8 +212,13 @@ async fn main() -> Result<()> {
     let t = Instant::now();
     for i in 0..events {
         let mut p = pod(&format!("w{i:05}"));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros();
-        p.metadata.labels.get_or_insert_default().insert("t".into(), now.to_string());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_micros();
+        p.metadata
+            .labels
+            .get_or_insert_default()
+            .insert("t".into(), now.to_string());
         pods.create(&PostParams::default(), &p).await?;
     }
     let mut all = Vec::new();

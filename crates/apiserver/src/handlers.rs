@@ -26,7 +26,7 @@ pub async fn serve(
     let reg = &server.registry;
     let sub = t.subresource.as_deref();
     let name = t.name.clone().unwrap_or_default();
-    let as_table = wanted(&headers) == Wanted::Table;
+    let as_table = wanted(headers) == Wanted::Table;
     match (t.verb, sub) {
         (Verb::Get, None | Some("status")) => {
             let (obj, _) = reg.get(&t, &name).await?;

@@ -48,33 +48,6 @@ pub fn to_bytes(obj: &Value) -> Vec<u8> {
     serde_json::to_vec(&obj).expect("a JSON value always serialises")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kv(value: &str) -> KeyValue {
-        KeyValue {
-            key: "/k".into(),
-            value: value.as_bytes().to_vec(),
-            create_revision: 1,
-            mod_revision: 7,
-        }
-    }
-
-    #[test]
-    fn raw_splice_matches_decoding() {
-        for stored in [
-            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"template":{"metadata":{}}}}"#,
-            r#"{"apiVersion":"v1","kind":"Pod","metadata":{},"spec":{}}"#,
-            r#"{"spec":{"template":{"metadata":{"name":"x"}}},"metadata":{"name":"late"}}"#,
-        ] {
-            let raw: Value = serde_json::from_slice(&raw_with_rv(&kv(stored)).unwrap()).unwrap();
-            assert_eq!(raw, from_kv(&kv(stored)).unwrap(), "{stored}");
-            assert_eq!(raw["metadata"]["resourceVersion"], "7");
-        }
-    }
-}
-
 pub fn set_resource_version(obj: &mut Value, rev: i64) {
     meta_mut(obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
 }
@@ -132,4 +105,31 @@ pub fn path<'a>(obj: &'a Value, dotted: &str) -> Option<&'a Value> {
 /// The current time as upstream formats `metav1.Time`.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(value: &str) -> KeyValue {
+        KeyValue {
+            key: "/k".into(),
+            value: value.as_bytes().to_vec(),
+            create_revision: 1,
+            mod_revision: 7,
+        }
+    }
+
+    #[test]
+    fn raw_splice_matches_decoding() {
+        for stored in [
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"template":{"metadata":{}}}}"#,
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{},"spec":{}}"#,
+            r#"{"spec":{"template":{"metadata":{"name":"x"}}},"metadata":{"name":"late"}}"#,
+        ] {
+            let raw: Value = serde_json::from_slice(&raw_with_rv(&kv(stored)).unwrap()).unwrap();
+            assert_eq!(raw, from_kv(&kv(stored)).unwrap(), "{stored}");
+            assert_eq!(raw["metadata"]["resourceVersion"], "7");
+        }
+    }
 }

@@ -47,7 +47,8 @@ pub enum ImageCommand {
 
 pub fn run(args: ImageArgs) -> Result<()> {
     let root = args.data_dir.join("images");
-    let store = image::ImageStore::open(&root).with_context(|| format!("opening the image store {}", root.display()))?;
+    let store = image::ImageStore::open(&root)
+        .with_context(|| format!("opening the image store {}", root.display()))?;
     match args.command {
         ImageCommand::Load { archive } => {
             for r in store.load_archive(&archive)? {
@@ -65,7 +66,9 @@ pub fn run(args: ImageArgs) -> Result<()> {
             stop_signal,
         } => {
             let env = if env.is_empty() {
-                vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()]
+                vec![
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+                ]
             } else {
                 env
             };
@@ -84,7 +87,12 @@ pub fn run(args: ImageArgs) -> Result<()> {
             println!("{:<50} {:<20} {:>10}", "IMAGE", "ID", "SIZE");
             for i in store.list() {
                 let id = i.id.strip_prefix("sha256:").unwrap_or(&i.id);
-                println!("{:<50} {:<20} {:>10}", i.reference, &id[..id.len().min(12)], human_size(i.size));
+                println!(
+                    "{:<50} {:<20} {:>10}",
+                    i.reference,
+                    &id[..id.len().min(12)],
+                    human_size(i.size)
+                );
             }
         }
         ImageCommand::Rm { references } => {

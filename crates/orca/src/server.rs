@@ -32,7 +32,8 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let db = args.data_dir.join("state.db");
     let store: Arc<dyn Store> = Arc::new(
-        store::sqlite::SqliteStore::open(&db).with_context(|| format!("opening the store {}", db.display()))?,
+        store::sqlite::SqliteStore::open(&db)
+            .with_context(|| format!("opening the store {}", db.display()))?,
     );
     let material = crate::tls::ensure(&args.data_dir, &crate::tls::hosts_for(&args.listen))?;
     let config = apiserver::Config {
@@ -46,18 +47,36 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
     let url = format!("https://{host}:{}", addr.port());
     let kubeconfig = args.data_dir.join("kubeconfig.yaml");
-    crate::kubeconfig::write(&kubeconfig, &url, &std::fs::read(&material.ca_cert)?, &material.admin_token)?;
+    crate::kubeconfig::write(
+        &kubeconfig,
+        &url,
+        &std::fs::read(&material.ca_cert)?,
+        &material.admin_token,
+    )?;
     let tls = crate::tls::server_config(&material)?;
 
     let mut tasks = tokio::task::JoinSet::new();
     let background = server.clone().run(shutdown.clone());
     tasks.spawn(async move { background.await.map_err(anyhow::Error::from) });
     tasks.spawn(compact_periodically(store.clone(), shutdown.clone()));
-    tasks.spawn(crate::serve::serve_tls(listener, tls, server.router(), shutdown.clone()));
+    tasks.spawn(crate::serve::serve_tls(
+        listener,
+        tls,
+        server.router(),
+        shutdown.clone(),
+    ));
     tracing::info!(url = %url, kubeconfig = %kubeconfig.display(), "orca server is serving the Kubernetes API at {url}; kubeconfig: {}", kubeconfig.display());
 
     let mut result = Ok(());

@@ -49,10 +49,18 @@ pub fn ensure(dir: &Path, hosts: &[String]) -> Result<Material> {
     })
 }
 
-fn generate(ca_cert: &Path, ca_key: &Path, server_cert: &Path, server_key: &Path, hosts: &[String]) -> Result<()> {
+fn generate(
+    ca_cert: &Path,
+    ca_key: &Path,
+    server_cert: &Path,
+    server_key: &Path,
+    hosts: &[String],
+) -> Result<()> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "orca-ca");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "orca-ca");
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -65,14 +73,23 @@ fn generate(ca_cert: &Path, ca_key: &Path, server_cert: &Path, server_key: &Path
     let ca = ca_params.self_signed(&ca_keypair)?;
     let issuer = Issuer::from_params(&ca_params, &ca_keypair);
 
-    let mut sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into(), "kubernetes".into(), "kubernetes.default".into(), "kubernetes.default.svc".into()];
+    let mut sans: Vec<String> = vec![
+        "localhost".into(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        "kubernetes".into(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+    ];
     for h in hosts {
         if !sans.contains(h) {
             sans.push(h.clone());
         }
     }
     let mut params = CertificateParams::new(sans)?;
-    params.distinguished_name.push(DnType::CommonName, "orca-apiserver");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "orca-apiserver");
     params.not_before = not_before;
     params.not_after = validity(2).1;
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
@@ -109,12 +126,16 @@ fn set_private(path: &Path, mode: u32) -> Result<()> {
 
 /// A rustls server config serving `h2` and `http/1.1` with the given certificate.
 pub fn server_config(m: &Material) -> Result<Arc<rustls::ServerConfig>> {
-    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(&m.server_cert)?))
-        .collect::<Result<Vec<_>, _>>()
-        .context("reading the serving certificate")?;
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(&m.server_key)?))
-        .context("reading the serving key")?
-        .context("no private key in the serving key file")?;
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(
+        &m.server_cert,
+    )?))
+    .collect::<Result<Vec<_>, _>>()
+    .context("reading the serving certificate")?;
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(
+        &m.server_key,
+    )?))
+    .context("reading the serving key")?
+    .context("no private key in the serving key file")?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -44,7 +44,10 @@ async fn acknowledged_writes_survive_kill_9() {
             let _ = w.await;
         }
         let acked = acked.lock().unwrap().clone();
-        assert!(!acked.is_empty(), "round {round}: no write was acknowledged before the kill");
+        assert!(
+            !acked.is_empty(),
+            "round {round}: no write was acknowledged before the kill"
+        );
         acked_total += acked.len();
 
         let server = common::Server::start_in(dir.path());
@@ -59,7 +62,12 @@ async fn acknowledged_writes_survive_kill_9() {
             .filter_map(|c| c.metadata.name)
             .collect();
         let lost: Vec<&String> = acked.iter().filter(|n| !stored.contains(*n)).collect();
-        assert!(lost.is_empty(), "round {round}: {} acknowledged writes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+        assert!(
+            lost.is_empty(),
+            "round {round}: {} acknowledged writes lost, e.g. {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
         drop(server);
     }
     println!("{acked_total} acknowledged writes over 3 kill -9 rounds, none lost");

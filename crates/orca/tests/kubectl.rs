@@ -11,7 +11,10 @@ use common::Server;
 
 /// `kubectl` on PATH, or None (the test then says SKIPPED).
 fn kubectl_path() -> Option<PathBuf> {
-    let out = Command::new("sh").args(["-c", "command -v kubectl"]).output().ok()?;
+    let out = Command::new("sh")
+        .args(["-c", "command -v kubectl"])
+        .output()
+        .ok()?;
     let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (!p.is_empty()).then(|| PathBuf::from(p))
 }
@@ -61,7 +64,11 @@ impl Kubectl {
     /// Runs and asserts failure; returns stderr.
     fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(!out.status.success(), "kubectl {} unexpectedly succeeded", args.join(" "));
+        assert!(
+            !out.status.success(),
+            "kubectl {} unexpectedly succeeded",
+            args.join(" ")
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 }
@@ -77,7 +84,10 @@ fn setup() -> Option<(Server, Kubectl)> {
 }
 
 fn example(name: &str) -> String {
-    common::scenarios_dir().join(name).to_string_lossy().into_owned()
+    common::scenarios_dir()
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -111,26 +121,47 @@ fn apply_twice_reports_unchanged_and_get_shows_columns() {
     let Some((_server, k)) = setup() else { return };
     let f = example("07-configmap-envfrom.yaml");
     let first = k.ok(&["apply", "-f", &f]);
-    assert!(first.contains("configmap/my-db-config created") && first.contains("pod/configmap-env created"), "{first}");
+    assert!(
+        first.contains("configmap/my-db-config created")
+            && first.contains("pod/configmap-env created"),
+        "{first}"
+    );
     let second = k.ok(&["apply", "-f", &f]);
-    assert!(second.contains("configmap/my-db-config unchanged") && second.contains("pod/configmap-env unchanged"), "{second}");
+    assert!(
+        second.contains("configmap/my-db-config unchanged")
+            && second.contains("pod/configmap-env unchanged"),
+        "{second}"
+    );
 
     let table = k.ok(&["get", "pods"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
-    assert!(table.contains("configmap-env") && table.contains("0/1") && table.contains("Pending"), "{table}");
+    assert!(
+        table.contains("configmap-env") && table.contains("0/1") && table.contains("Pending"),
+        "{table}"
+    );
     let wide = k.ok(&["get", "pods", "-o", "wide"]);
-    assert!(wide.lines().next().unwrap().contains("NOMINATED NODE"), "{wide}");
+    assert!(
+        wide.lines().next().unwrap().contains("NOMINATED NODE"),
+        "{wide}"
+    );
     let yaml = k.ok(&["get", "pod", "configmap-env", "-o", "yaml"]);
-    assert!(yaml.contains("imagePullPolicy: IfNotPresent") && yaml.contains("uid:"), "{yaml}");
-    let json: serde_json::Value = serde_json::from_str(&k.ok(&["get", "cm", "my-db-config", "-o", "json"])).unwrap();
+    assert!(
+        yaml.contains("imagePullPolicy: IfNotPresent") && yaml.contains("uid:"),
+        "{yaml}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "cm", "my-db-config", "-o", "json"])).unwrap();
     assert_eq!(json["data"]["db-url"], "localhost");
     let all = k.ok(&["get", "ns", "-A"]);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         assert!(all.contains(ns), "{all}");
     }
     let applied = k.ok(&["apply", "-f", &f, "--dry-run=server"]);
-    assert!(applied.contains("unchanged") || applied.contains("configured"), "{applied}");
+    assert!(
+        applied.contains("unchanged") || applied.contains("configured"),
+        "{applied}"
+    );
 }
 
 #[test]
@@ -142,16 +173,49 @@ fn label_annotate_patch_replace_and_delete_work() {
     k.ok(&["annotate", "pod", "configmap-env", "note=hello"]);
     let selected = k.ok(&["get", "pods", "-l", "tier=web", "-o", "name"]);
     assert_eq!(selected.trim(), "pod/configmap-env");
-    assert!(k.ok(&["get", "pods", "-l", "tier!=web", "-o", "name"]).trim().is_empty());
+    assert!(k
+        .ok(&["get", "pods", "-l", "tier!=web", "-o", "name"])
+        .trim()
+        .is_empty());
     let shown = k.ok(&["get", "pods", "--show-labels"]);
     assert!(shown.contains("tier=web"), "{shown}");
 
-    k.ok(&["patch", "cm", "my-db-config", "--type=merge", "-p", r#"{"data":{"a":"1"}}"#]);
-    k.ok(&["patch", "pod", "configmap-env", "-p", r#"{"spec":{"containers":[{"name":"myapp","image":"busybox:1.37"}]}}"#]);
-    k.ok(&["patch", "cm", "my-db-config", "--type=json", "-p", r#"[{"op":"add","path":"/data/b","value":"2"}]"#]);
-    let cm: serde_json::Value = serde_json::from_str(&k.ok(&["get", "cm", "my-db-config", "-o", "json"])).unwrap();
-    assert_eq!((cm["data"]["a"].as_str(), cm["data"]["b"].as_str()), (Some("1"), Some("2")));
-    let image = k.ok(&["get", "pod", "configmap-env", "-o", "jsonpath={.spec.containers[0].image}"]);
+    k.ok(&[
+        "patch",
+        "cm",
+        "my-db-config",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"a":"1"}}"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "pod",
+        "configmap-env",
+        "-p",
+        r#"{"spec":{"containers":[{"name":"myapp","image":"busybox:1.37"}]}}"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "cm",
+        "my-db-config",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/data/b","value":"2"}]"#,
+    ]);
+    let cm: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "cm", "my-db-config", "-o", "json"])).unwrap();
+    assert_eq!(
+        (cm["data"]["a"].as_str(), cm["data"]["b"].as_str()),
+        (Some("1"), Some("2"))
+    );
+    let image = k.ok(&[
+        "get",
+        "pod",
+        "configmap-env",
+        "-o",
+        "jsonpath={.spec.containers[0].image}",
+    ]);
     assert_eq!(image, "busybox:1.37");
 
     let mut edited: serde_json::Value = cm.clone();
@@ -162,8 +226,17 @@ fn label_annotate_patch_replace_and_delete_work() {
     let stale = k.fails(&["replace", "-f", path.to_str().unwrap()]);
     assert!(stale.contains("the object has been modified"), "{stale}");
 
-    let invalid = k.fails(&["patch", "pod", "configmap-env", "-p", r#"{"spec":{"restartPolicy":"Always"}}"#]);
-    assert!(invalid.contains("is invalid") && invalid.contains("spec"), "{invalid}");
+    let invalid = k.fails(&[
+        "patch",
+        "pod",
+        "configmap-env",
+        "-p",
+        r#"{"spec":{"restartPolicy":"Always"}}"#,
+    ]);
+    assert!(
+        invalid.contains("is invalid") && invalid.contains("spec"),
+        "{invalid}"
+    );
 
     k.ok(&["delete", "pods", "--all"]);
     k.ok(&["delete", "-f", &f, "--ignore-not-found"]);
@@ -180,19 +253,42 @@ fn invalid_manifests_are_rejected_with_the_field_named() {
     )
     .unwrap();
     let err = k.fails(&["apply", "-f", path.to_str().unwrap()]);
-    assert!(err.contains("containerPort") && err.contains("is invalid"), "{err}");
-    assert!(k.ok(&["get", "pods", "-o", "name"]).trim().is_empty(), "nothing was created");
+    assert!(
+        err.contains("containerPort") && err.contains("is invalid"),
+        "{err}"
+    );
+    assert!(
+        k.ok(&["get", "pods", "-o", "name"]).trim().is_empty(),
+        "nothing was created"
+    );
 }
 
 #[test]
 fn discovery_explain_and_raw_requests_work() {
     let Some((_server, k)) = setup() else { return };
     let resources = k.ok(&["api-resources"]);
-    for line in ["pods", "po", "deployments", "deploy", "replicasets", "rs", "events", "ev", "leases", "jobs"] {
-        assert!(resources.split_whitespace().any(|w| w == line), "{line} missing in {resources}");
+    for line in [
+        "pods",
+        "po",
+        "deployments",
+        "deploy",
+        "replicasets",
+        "rs",
+        "events",
+        "ev",
+        "leases",
+        "jobs",
+    ] {
+        assert!(
+            resources.split_whitespace().any(|w| w == line),
+            "{line} missing in {resources}"
+        );
     }
     let explained = k.ok(&["explain", "pod.spec.containers"]);
-    assert!(explained.contains("image") && explained.contains("FIELD"), "{explained}");
+    assert!(
+        explained.contains("image") && explained.contains("FIELD"),
+        "{explained}"
+    );
     let raw: serde_json::Value = serde_json::from_str(&k.ok(&["get", "--raw", "/api/v1"])).unwrap();
     assert_eq!(raw["kind"], "APIResourceList");
     assert_eq!(k.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
@@ -233,7 +329,10 @@ fn get_watch_streams_new_objects() {
     }
     let _ = watch.kill();
     let _ = watch.wait();
-    assert!(seen.iter().any(|l| l.starts_with("watched")), "watch output: {seen:?}");
+    assert!(
+        seen.iter().any(|l| l.starts_with("watched")),
+        "watch output: {seen:?}"
+    );
 }
 
 /// Every kubectl minor version on the machine (the gcloud dispatcher keeps them side by
@@ -245,10 +344,17 @@ fn every_installed_kubectl_version_applies_and_explains() {
     let mut bins: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
-    bins.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("kubectl.1.")));
+    bins.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("kubectl.1."))
+    });
     bins.sort();
     if bins.is_empty() {
-        println!("SKIPPED: no versioned kubectl binaries in {}", dir.display());
+        println!(
+            "SKIPPED: no versioned kubectl binaries in {}",
+            dir.display()
+        );
         return;
     }
     for bin in bins {
@@ -262,7 +368,10 @@ fn every_installed_kubectl_version_applies_and_explains() {
         let got = k.ok(&["get", "pod", "configmap-env"]);
         assert!(got.contains("Pending"), "{name}: {got}");
         let explained = k.ok(&["explain", "pods.spec.restartPolicy"]);
-        assert!(explained.to_lowercase().contains("restart"), "{name}: {explained}");
+        assert!(
+            explained.to_lowercase().contains("restart"),
+            "{name}: {explained}"
+        );
         k.ok(&["delete", "-f", &f]);
     }
 }
@@ -277,7 +386,10 @@ fn apply_rejects_misspelled_fields() {
     )
     .unwrap();
     let err = k.fails(&["apply", "-f", path.to_str().unwrap()]);
-    assert!(err.contains(r#"unknown field "spec.containers[0].imagee""#), "{err}");
+    assert!(
+        err.contains(r#"unknown field "spec.containers[0].imagee""#),
+        "{err}"
+    );
 }
 
 /// kubectl's typed commands (protobuf bodies from kubectl 1.33) create what they say.
@@ -285,21 +397,92 @@ fn apply_rejects_misspelled_fields() {
 fn typed_create_commands_work() {
     let Some((_server, k)) = setup() else { return };
     k.ok(&["create", "namespace", "typed"]);
-    k.ok(&["create", "configmap", "cm", "-n", "typed", "--from-literal=a=b"]);
-    k.ok(&["create", "secret", "generic", "s", "-n", "typed", "--from-literal=pw=hunter2"]);
-    k.ok(&["create", "deployment", "web", "-n", "typed", "--image=nginx:1.27", "--replicas=2"]);
-    k.ok(&["create", "job", "once", "-n", "typed", "--image=busybox:1.36", "--", "true"]);
-    k.ok(&["run", "solo", "-n", "typed", "--image=busybox:1.36", "--restart=Never", "--", "sleep", "1"]);
+    k.ok(&[
+        "create",
+        "configmap",
+        "cm",
+        "-n",
+        "typed",
+        "--from-literal=a=b",
+    ]);
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "-n",
+        "typed",
+        "--from-literal=pw=hunter2",
+    ]);
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "-n",
+        "typed",
+        "--image=nginx:1.27",
+        "--replicas=2",
+    ]);
+    k.ok(&[
+        "create",
+        "job",
+        "once",
+        "-n",
+        "typed",
+        "--image=busybox:1.36",
+        "--",
+        "true",
+    ]);
+    k.ok(&[
+        "run",
+        "solo",
+        "-n",
+        "typed",
+        "--image=busybox:1.36",
+        "--restart=Never",
+        "--",
+        "sleep",
+        "1",
+    ]);
     let cm = k.ok(&["get", "cm", "cm", "-n", "typed", "-o", "jsonpath={.data.a}"]);
     assert_eq!(cm, "b");
-    let pw = k.ok(&["get", "secret", "s", "-n", "typed", "-o", "jsonpath={.data.pw}"]);
+    let pw = k.ok(&[
+        "get",
+        "secret",
+        "s",
+        "-n",
+        "typed",
+        "-o",
+        "jsonpath={.data.pw}",
+    ]);
     assert_eq!(pw, "aHVudGVyMg==");
-    let replicas = k.ok(&["get", "deploy", "web", "-n", "typed", "-o", "jsonpath={.spec.replicas}"]);
+    let replicas = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-n",
+        "typed",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
     assert_eq!(replicas, "2");
     k.ok(&["scale", "deploy", "web", "-n", "typed", "--replicas=3"]);
-    let replicas = k.ok(&["get", "deploy", "web", "-n", "typed", "-o", "jsonpath={.spec.replicas}"]);
+    let replicas = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-n",
+        "typed",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
     assert_eq!(replicas, "3");
     let all = k.ok(&["get", "all", "-n", "typed"]);
-    assert!(all.contains("pod/solo") && all.contains("deployment.apps/web") && all.contains("job.batch/once"), "{all}");
+    assert!(
+        all.contains("pod/solo")
+            && all.contains("deployment.apps/web")
+            && all.contains("job.batch/once"),
+        "{all}"
+    );
     k.ok(&["delete", "namespace", "typed", "--wait=false"]);
 }

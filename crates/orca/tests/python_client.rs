@@ -15,7 +15,10 @@ fn python_client_lists_creates_patches_deletes_and_watches() {
             .status()
             .is_ok_and(|s| s.success());
     if !has_client {
-        println!("SKIPPED: no venv with the kubernetes client at {} (run scripts/setup.sh)", python.display());
+        println!(
+            "SKIPPED: no venv with the kubernetes client at {} (run scripts/setup.sh)",
+            python.display()
+        );
         return;
     }
     let server = common::Server::start();

@@ -55,7 +55,11 @@ impl Server {
             if let Some(status) = s.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("orca server exited with {status}: {}", s.log());
             }
-            assert!(Instant::now() < deadline, "orca server did not start: {}", s.log());
+            assert!(
+                Instant::now() < deadline,
+                "orca server did not start: {}",
+                s.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -80,7 +84,9 @@ impl Server {
     /// A kube client from the written kubeconfig.
     pub async fn client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
         kube::Client::try_from(config).unwrap()
     }
 }
@@ -89,7 +95,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
             // SIGTERM first: a clean shutdown is part of what is tested.
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -112,7 +121,10 @@ fn field(doc: &str, name: &str) -> String {
 
 /// The workspace root (for examples/, the venv, scenarios).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The shared scenarios directory, beside the checkout, or the project's own copies.
