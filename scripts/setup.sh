@@ -9,6 +9,8 @@ command -v cc >/dev/null || need+=(gcc)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ -x /bin/busybox ] || need+=(busybox-static)
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)
+[ -x /usr/sbin/iptables ] || need+=(iptables)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq

@@ -1,5 +1,7 @@
 //! The `orca` binary: subcommands, configuration and wiring. Logic lives in the crates.
 
+mod agent;
+mod client;
 mod image_cmd;
 mod kubeconfig;
 mod serve;
@@ -22,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the API server (and, on one machine, everything else).
     Server(server::ServerArgs),
+    /// Run the node agent alone, against a remote API server.
+    Agent(agent::StandaloneArgs),
     /// Manage the node's images.
     Image(image_cmd::ImageArgs),
 }
@@ -61,6 +65,7 @@ fn main() -> Result<()> {
         });
         match cli.command {
             Command::Server(args) => server::run(args, shutdown).await,
+            Command::Agent(args) => agent::run_standalone(args, shutdown).await,
             Command::Image(_) => unreachable!("handled before the runtime starts"),
         }
     })

@@ -22,6 +22,11 @@ pub struct ServerArgs {
     /// How often watches that allow bookmarks get one, in seconds.
     #[arg(long, default_value_t = 60, hide = true)]
     pub bookmark_interval_secs: u64,
+    /// Run without the embedded node agent (an API-only server).
+    #[arg(long)]
+    pub disable_agent: bool,
+    #[command(flatten)]
+    pub agent: crate::agent::AgentArgs,
 }
 
 /// How much watch history is kept: compaction drops revisions older than this.
@@ -43,6 +48,21 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
     let server = apiserver::ApiServer::new(store.clone(), config)
         .await
         .context("starting the API server")?;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut nodes = crate::agent::Nodes {
+        local_name: None,
+        local: None,
+    };
+    if !args.disable_agent {
+        let client = crate::client::in_process(server.router(), &material.admin_token);
+        let agent = crate::agent::start(&args.data_dir, &args.agent, client, shutdown.clone())?;
+        tracing::info!(node = %agent.node_name, "node agent started");
+        nodes.local_name = Some(agent.node_name.clone());
+        nodes.local = Some(agent.router.clone());
+        let task = agent.task;
+        tasks.spawn(async move { task.await.context("the node agent panicked")? });
+    }
+    let server = server.with_node_connector(Arc::new(nodes));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -67,7 +87,6 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
     )?;
     let tls = crate::tls::server_config(&material)?;
 
-    let mut tasks = tokio::task::JoinSet::new();
     let background = server.clone().run(shutdown.clone());
     tasks.spawn(async move { background.await.map_err(anyhow::Error::from) });
     tasks.spawn(compact_periodically(store.clone(), shutdown.clone()));

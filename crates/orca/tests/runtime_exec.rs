@@ -231,3 +231,59 @@ async fn share_pid_puts_the_pods_containers_in_one_pid_namespace() {
     );
     rt.remove_sandbox(&sb.id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_network_pods_use_the_nodes_network_and_read_only_volumes_stay_read_only() {
+    let _lock = root_test_guard!();
+    let dir = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(dir.path().join("runtime"));
+    let layer = busybox_layer(dir.path());
+    let logs = dir.path().join("logs");
+    let data = dir.path().join("config");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("app.conf"), "x=1\n").unwrap();
+    let rt = runtime(dir.path());
+    let mut cfg = sandbox_config("hostnet");
+    cfg.host_network = true;
+    let sb = rt.create_sandbox(&cfg).await.unwrap();
+    assert_eq!((sb.ip, sb.netns.as_ref()), (None, None));
+    let mut c = container(
+        "app",
+        &layer,
+        &logs,
+        &["sh", "-c", "echo links $(ip -o link | wc -l); cat /config/app.conf; echo y 2>/dev/null > /config/app.conf || echo read-only; hostname"],
+    );
+    c.mounts.push(runtime::Mount {
+        host_path: data.clone(),
+        container_path: "/config".into(),
+        read_only: true,
+        propagation: None,
+    });
+    let id = rt.create_container(&sb.id, &c).await.unwrap();
+    rt.start_container(&id).await.unwrap();
+    assert_eq!(rt.wait_container(&id).await.unwrap().exit_code, Some(0));
+    let out = log_lines(&c.log_path);
+    let node_links = String::from_utf8_lossy(
+        &std::process::Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .lines()
+    .count();
+    assert_eq!(
+        out,
+        vec![
+            format!("stdout F links {node_links}"),
+            "stdout F x=1".into(),
+            "stdout F read-only".into(),
+            "stdout F hostnet".into()
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("app.conf")).unwrap(),
+        "x=1\n"
+    );
+    rt.remove_sandbox(&sb.id).await.unwrap();
+}

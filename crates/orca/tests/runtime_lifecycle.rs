@@ -340,3 +340,173 @@ async fn twenty_create_remove_cycles_leave_nothing_behind() {
         println!("per-pod orca processes (share_pid={shared}): RSS {r} KiB, PSS {p} KiB");
     }
 }
+
+/// Not a test on its own: the agent `kill -9`ed by
+/// `killing_the_agent_with_sigkill_stops_no_container` (run with `--ignored`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "helper process of killing_the_agent_with_sigkill_stops_no_container"]
+async fn helper_agent_that_gets_killed() {
+    let Some(dir) = std::env::var_os("ORCA_TEST_AGENT_DIR").map(std::path::PathBuf::from) else {
+        println!(
+            "SKIPPED: only runs as the helper of killing_the_agent_with_sigkill_stops_no_container"
+        );
+        return;
+    };
+    let rt = runtime(&dir);
+    let layer = dir.join("layer");
+    let logs = dir.join("logs");
+    let sb = rt
+        .create_sandbox(&sandbox_config("killed-agent"))
+        .await
+        .unwrap();
+    let c = container(
+        "ticker",
+        &layer,
+        &logs,
+        &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+    );
+    let id = rt.create_container(&sb.id, &c).await.unwrap();
+    rt.start_container(&id).await.unwrap();
+    let short = rt
+        .create_container(
+            &sb.id,
+            &container("short", &layer, &logs, &["sh", "-c", "sleep 1; exit 5"]),
+        )
+        .await
+        .unwrap();
+    rt.start_container(&short).await.unwrap();
+    std::fs::write(dir.join("ready"), "").unwrap();
+    // Waiting on the container when the kill comes.
+    let _ = rt.wait_container(&id).await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_agent_with_sigkill_stops_no_container() {
+    let _lock = root_test_guard!();
+    let dir = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(dir.path().join("runtime"));
+    busybox_layer(dir.path());
+    let mut agent = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "helper_agent_that_gets_killed",
+            "--nocapture",
+        ])
+        .env("ORCA_TEST_AGENT_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = eventually(Duration::from_secs(30), || {
+        dir.path().join("ready").exists().then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "the helper agent did not get ready");
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let rt = runtime(dir.path());
+    let list = rt.list_sandboxes().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].ready);
+    let by_name = |n: &str| {
+        list[0]
+            .containers
+            .iter()
+            .find(|c| c.name == n)
+            .cloned()
+            .unwrap()
+    };
+    let ticker = by_name("ticker");
+    assert_eq!(ticker.state, ContainerState::Running);
+    let short = by_name("short");
+    assert_eq!(
+        (short.state, short.exit_code),
+        (ContainerState::Exited, Some(5))
+    );
+    // Its output kept flowing into the log while no agent was there.
+    let ticks = || log_lines(&ticker.log_path).len();
+    let before = ticks();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(ticks() > before, "the log stopped growing");
+    rt.remove_sandbox(&list[0].sandbox.id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_whose_shim_died_is_still_stopped_and_removed_completely() {
+    let _lock = root_test_guard!();
+    let dir = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(dir.path().join("runtime"));
+    let layer = busybox_layer(dir.path());
+    let logs = dir.path().join("logs");
+    let rt = runtime(dir.path());
+    let root = dir.path().join("runtime");
+    let warm = rt.create_sandbox(&sandbox_config("warm")).await.unwrap();
+    rt.remove_sandbox(&warm.id).await.unwrap();
+    let before = host_counts(&root);
+
+    let sb = rt
+        .create_sandbox(&sandbox_config("orphaned"))
+        .await
+        .unwrap();
+    let id = rt
+        .create_container(&sb.id, &container("app", &layer, &logs, &["sleep", "1000"]))
+        .await
+        .unwrap();
+    rt.start_container(&id).await.unwrap();
+    let pid = rt.container_status(&id).await.unwrap().pid.unwrap();
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join(format!("sandboxes/{}/sandbox.json", sb.id))).unwrap(),
+    )
+    .unwrap();
+    let shim = state["shim"]["pid"].as_i64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &shim.to_string()])
+        .status()
+        .unwrap();
+    eventually(Duration::from_secs(5), || {
+        let stat = std::fs::read_to_string(format!("/proc/{shim}/stat")).unwrap_or_default();
+        (stat.is_empty()
+            || stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .trim_start()
+                .starts_with('Z'))
+        .then_some(())
+    })
+    .await
+    .unwrap();
+
+    let list = rt.list_sandboxes().await.unwrap();
+    assert!(!list[0].ready);
+    assert_eq!(list[0].containers[0].state, ContainerState::Unknown);
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container outlives its shim"
+    );
+    rt.stop_container(&id, "SIGTERM", Duration::from_secs(1))
+        .await
+        .unwrap();
+    let gone = eventually(Duration::from_secs(5), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        (stat.is_empty()
+            || stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .trim_start()
+                .starts_with('Z'))
+        .then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "stop kills the container without its shim");
+    rt.remove_sandbox(&sb.id).await.unwrap();
+    assert_eq!(
+        host_counts(&root),
+        before,
+        "the orphaned pod left something behind"
+    );
+}

@@ -106,7 +106,7 @@ async fn two_containers_share_a_volume_and_serve_http_on_the_pod_ip() {
         "{shm:?}"
     );
 
-    rt.stop_container(&web_id, "SIGTERM", Duration::from_secs(5))
+    rt.stop_container(&web_id, "SIGTERM", Duration::from_secs(1))
         .await
         .unwrap();
     rt.remove_container(&web_id).await.unwrap();

@@ -2,11 +2,34 @@
 //! runtime spec, cgroups, CNI, log files and exec. The node agent drives it through the
 //! [`Runtime`] trait; it never talks to the API.
 //!
-//! [`fake::FakeRuntime`] records every call for the agent's unit tests.
+//! [`fake::FakeRuntime`] records every call for the agent's unit tests;
+//! [`LinuxRuntime`] runs pods as real Linux containers (see DESIGN.md, "Runtime shape").
 
+mod caps;
+mod cgroups;
+mod cni;
+mod config;
+mod container_create;
+mod container_lifecycle;
+mod container_remove;
+mod etc_files;
 pub mod fake;
+mod linux;
+mod mounts;
+#[cfg(test)]
+mod orchestration_tests;
+mod sandbox_create;
+mod sandbox_list;
+mod sandbox_remove;
+mod shim;
+mod spec;
+mod state;
+mod sys;
 mod types;
+mod user;
 
+pub use config::RuntimeConfig;
+pub use linux::LinuxRuntime;
 pub use types::*;
 
 /// What can go wrong in the runtime.
@@ -37,12 +60,22 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// Whether this is `exec_sync`'s command running past its timeout (the exec probe's
+    /// "command timed out").
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::TimedOut)
+    }
+}
+
 /// The runtime's re-executed modes of the `orca` binary (the per-pod shim, the infra
 /// process): `Some(exit code)` when `args` (argv without argv[0]) name one, after running
 /// it; `None` otherwise. The binary calls this first, before starting any threads.
 pub fn reexec_main(args: &[String]) -> Option<i32> {
-    let _ = args;
-    None
+    match args.first().map(String::as_str) {
+        Some(shim::MODE) => Some(shim::main(&args[1..])),
+        _ => None,
+    }
 }
 
 /// A pod sandbox runtime. Every method is idempotent where it can be (removing what is
@@ -61,14 +94,23 @@ pub trait Runtime: Send + Sync + 'static {
     async fn remove_sandbox(&self, id: &SandboxId) -> Result<()>;
 
     /// Creates (does not start) a container in a sandbox.
-    async fn create_container(&self, sandbox: &SandboxId, config: &ContainerConfig) -> Result<ContainerId>;
+    async fn create_container(
+        &self,
+        sandbox: &SandboxId,
+        config: &ContainerConfig,
+    ) -> Result<ContainerId>;
 
     /// Starts a created container.
     async fn start_container(&self, id: &ContainerId) -> Result<()>;
 
     /// Sends `signal` (e.g. "SIGTERM" or the image's STOPSIGNAL), waits up to `grace`,
     /// then SIGKILLs. Returns once the container has exited.
-    async fn stop_container(&self, id: &ContainerId, signal: &str, grace: std::time::Duration) -> Result<()>;
+    async fn stop_container(
+        &self,
+        id: &ContainerId,
+        signal: &str,
+        grace: std::time::Duration,
+    ) -> Result<()>;
 
     /// Removes an exited container: its rootfs snapshot mount, cgroup and state (not its
     /// log file, which belongs to the agent).
@@ -82,7 +124,12 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Runs a command in a running container (exec probes, `kubectl exec` without a TTY),
     /// killing it after `timeout`.
-    async fn exec_sync(&self, id: &ContainerId, command: &[String], timeout: std::time::Duration) -> Result<ExecResult>;
+    async fn exec_sync(
+        &self,
+        id: &ContainerId,
+        command: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<ExecResult>;
 
     /// Every sandbox found on disk, with its containers, for re-adoption after a restart
     /// of the agent and for cleaning up pods that no longer exist.

@@ -150,6 +150,10 @@ pub struct ContainerConfig {
     /// Where the container's termination message is read from (host path bind-mounted at
     /// `terminationMessagePath`), created empty by the runtime if missing.
     pub termination_message_path: Option<PathBuf>,
+    /// The container's `terminationMessagePath` the host file is bound to
+    /// (default `/dev/termination-log`). Not bound again when `mounts` already has it.
+    #[serde(default)]
+    pub termination_message_container_path: Option<String>,
     pub tty: bool,
     pub stdin: bool,
 }

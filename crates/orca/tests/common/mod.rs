@@ -27,8 +27,22 @@ impl Server {
         s
     }
 
-    /// A server on `dir` (which may hold an earlier server's state).
+    /// An API-only server (no node agent) on `dir`, which may hold an earlier server's state.
     pub fn start_in(dir: &Path) -> Server {
+        Server::start_with(dir, &["--disable-agent"])
+    }
+
+    /// A server with its embedded node agent on a fresh data directory.
+    pub fn start_with_agent(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("creating a temp dir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_with(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on `dir` with extra `orca server` flags.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Server {
         let kubeconfig = dir.join("kubeconfig.yaml");
         let _ = std::fs::remove_file(&kubeconfig);
         let log = std::fs::File::create(dir.join("server.log")).expect("creating the server log");
@@ -36,6 +50,7 @@ impl Server {
             .args(["server", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
