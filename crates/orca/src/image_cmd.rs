@@ -23,11 +23,8 @@ pub enum ImageCommand {
         rootfs: PathBuf,
         /// The image reference, e.g. busybox:1.36.
         reference: String,
-        /// The image's default command (its Cmd), e.g. --cmd sh.
-        #[arg(long = "cmd", num_args = 1..)]
-        cmd: Vec<String>,
-        /// The image's entrypoint.
-        #[arg(long = "entrypoint", num_args = 1..)]
+        /// The image's entrypoint (repeat for each argument).
+        #[arg(long = "entrypoint", allow_hyphen_values = true)]
         entrypoint: Vec<String>,
         /// Environment variables NAME=value (default PATH=/usr/local/sbin:...:/bin).
         #[arg(long = "env")]
@@ -38,6 +35,9 @@ pub enum ImageCommand {
         user: Option<String>,
         #[arg(long)]
         stop_signal: Option<String>,
+        /// The image's default command (its Cmd), after `--`: `... -- httpd -f -p 80`.
+        #[arg(last = true)]
+        cmd: Vec<String>,
     },
     /// List images.
     Ls,
