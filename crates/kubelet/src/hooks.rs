@@ -47,34 +47,13 @@ pub async fn run(
 mod tests {
     use super::*;
     use runtime::fake::FakeRuntime;
-    use runtime::{ExecResult, Runtime as _};
+    use runtime::ExecResult;
     use std::sync::Arc;
 
     #[tokio::test(start_paused = true)]
     async fn exec_hooks_fail_with_the_command_output_and_sleep_hooks_sleep() {
         let rt = FakeRuntime::new();
-        let sb = rt
-            .create_sandbox(&runtime::SandboxConfig {
-                pod: runtime::PodRef {
-                    namespace: "ns".into(),
-                    name: "p".into(),
-                    uid: "u".into(),
-                },
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let id = rt
-            .create_container(
-                &sb.id,
-                &runtime::ContainerConfig {
-                    name: "c".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        rt.start_container(&id).await.unwrap();
+        let id = rt.running_container("c").await;
         rt.on_exec("c", |cmd| ExecResult {
             exit_code: if cmd[0] == "ok" { 0 } else { 2 },
             stdout: b"boom".to_vec(),

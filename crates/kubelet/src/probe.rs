@@ -271,29 +271,7 @@ mod tests {
     use std::sync::Mutex;
 
     async fn running_container(rt: &FakeRuntime) -> ContainerId {
-        let sb = rt
-            .create_sandbox(&runtime::SandboxConfig {
-                pod: runtime::PodRef {
-                    namespace: "ns".into(),
-                    name: "p".into(),
-                    uid: "u".into(),
-                },
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let id = rt
-            .create_container(
-                &sb.id,
-                &runtime::ContainerConfig {
-                    name: "app".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        rt.start_container(&id).await.unwrap();
-        id
+        rt.running_container("app").await
     }
 
     fn sink(api: &FakeApi) -> EventSink {

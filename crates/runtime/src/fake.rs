@@ -163,6 +163,35 @@ impl Default for FakeRuntime {
 }
 
 impl FakeRuntime {
+    /// A running container named `name` in a fresh sandbox of pod ns/p: the starting point
+    /// of exec, probe and hook tests.
+    pub async fn running_container(&self, name: &str) -> ContainerId {
+        let pod = crate::PodRef {
+            namespace: "ns".into(),
+            name: "p".into(),
+            uid: "u".into(),
+        };
+        let sb = self
+            .create_sandbox(&SandboxConfig {
+                pod,
+                ..Default::default()
+            })
+            .await
+            .expect("the fake creates sandboxes");
+        let config = ContainerConfig {
+            name: name.into(),
+            ..Default::default()
+        };
+        let id = self
+            .create_container(&sb.id, &config)
+            .await
+            .expect("the fake creates containers");
+        self.start_container(&id)
+            .await
+            .expect("the fake starts containers");
+        id
+    }
+
     /// A fake whose clock starts at 2026-01-01T00:00:00Z.
     pub fn new() -> FakeRuntime {
         FakeRuntime::with_epoch(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
