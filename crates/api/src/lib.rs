@@ -8,6 +8,7 @@ pub mod pod;
 pub mod protobuf;
 pub mod quantity;
 pub mod resources;
+pub mod scheduling;
 pub mod selectors;
 pub mod strict;
 pub mod table;

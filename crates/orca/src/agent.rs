@@ -59,6 +59,10 @@ pub fn start(
     client: kube::Client,
     shutdown: CancellationToken,
 ) -> Result<Agent> {
+    // The shim and overlayfs resolve these paths from other working directories, so a
+    // relative `--data-dir` must become absolute here.
+    let data_dir = &std::path::absolute(data_dir)
+        .with_context(|| format!("resolving the data directory {}", data_dir.display()))?;
     let node_name = args.node_name();
     let orca_binary =
         std::env::current_exe().context("finding the orca binary to re-execute as the pod shim")?;

@@ -26,6 +26,8 @@ enum Command {
     Server(server::ServerArgs),
     /// Run the node agent alone, against a remote API server.
     Agent(agent::StandaloneArgs),
+    /// Simulated nodes (like kubemark's hollow nodes) against a server, for load tests.
+    HollowNodes(HollowArgs),
     /// Manage the node's images.
     Image(image_cmd::ImageArgs),
 }
@@ -66,7 +68,49 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Server(args) => server::run(args, shutdown).await,
             Command::Agent(args) => agent::run_standalone(args, shutdown).await,
+            Command::HollowNodes(args) => run_hollow(args, shutdown).await,
             Command::Image(_) => unreachable!("handled before the runtime starts"),
         }
     })
+}
+
+/// Options of `orca hollow-nodes`.
+#[derive(clap::Args, Debug)]
+struct HollowArgs {
+    /// How many nodes to simulate.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// The API server's URL.
+    #[arg(long)]
+    server: String,
+    /// A bearer token the server accepts.
+    #[arg(long, env = "ORCA_TOKEN")]
+    token: String,
+    /// The server's CA certificate (PEM); without it the certificate is not verified.
+    #[arg(long)]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Nodes are named PREFIX-0, PREFIX-1, ...
+    #[arg(long, default_value = "hollow")]
+    prefix: String,
+    /// Capacity of each node, e.g. cpu=32,memory=128Gi,pods=110.
+    #[arg(long)]
+    capacity: Option<String>,
+    /// Labels of each node, e.g. zone=a,tier=test.
+    #[arg(long)]
+    labels: Option<String>,
+}
+
+async fn run_hollow(args: HollowArgs, shutdown: CancellationToken) -> Result<()> {
+    let ca = args.ca_cert.as_ref().map(std::fs::read).transpose()?;
+    let client = client::remote(&args.server, &args.token, ca)?;
+    let capacity = match &args.capacity {
+        Some(c) => hollow::parse_capacity(c).map_err(anyhow::Error::msg)?,
+        None => hollow::default_capacity(),
+    };
+    let labels = match &args.labels {
+        Some(l) => hollow::parse_labels(l).map_err(anyhow::Error::msg)?,
+        None => Default::default(),
+    };
+    hollow::run_hollow_nodes(client, args.count, &args.prefix, capacity, labels, shutdown).await?;
+    Ok(())
 }

@@ -25,6 +25,12 @@ pub struct ServerArgs {
     /// Run without the embedded node agent (an API-only server).
     #[arg(long)]
     pub disable_agent: bool,
+    /// Run without the scheduler (pods are bound only by `spec.nodeName`).
+    #[arg(long)]
+    pub disable_scheduler: bool,
+    /// Run without the controllers (node lifecycle).
+    #[arg(long)]
+    pub disable_controllers: bool,
     #[command(flatten)]
     pub agent: crate::agent::AgentArgs,
 }
@@ -61,6 +67,24 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         nodes.local = Some(agent.router.clone());
         let task = agent.task;
         tasks.spawn(async move { task.await.context("the node agent panicked")? });
+    }
+    if !args.disable_scheduler {
+        let client = crate::client::in_process(server.router(), &material.admin_token);
+        let sd = shutdown.clone();
+        tasks.spawn(async move {
+            scheduler::run(scheduler::SchedulerConfig::default(), client, sd)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    if !args.disable_controllers {
+        let client = crate::client::in_process(server.router(), &material.admin_token);
+        let sd = shutdown.clone();
+        tasks.spawn(async move {
+            controllers::run(controllers::ControllersConfig::default(), client, sd)
+                .await
+                .map_err(anyhow::Error::from)
+        });
     }
     let server = server.with_node_connector(Arc::new(nodes));
     let listener = tokio::net::TcpListener::bind(args.listen)
