@@ -313,6 +313,20 @@ pub async fn register(
     Ok(updated)
 }
 
+/// Each condition's type and status, in a stable order.
+fn condition_states(status: Option<&NodeStatus>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = status
+        .and_then(|s| s.conditions.as_ref())
+        .map(|cs| {
+            cs.iter()
+                .map(|c| (c.type_.clone(), c.status.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// Posts the node status until `shutdown`.
 pub async fn status_loop(
     client: kube::Client,
@@ -337,9 +351,17 @@ pub async fn status_loop(
         }
         let (memory, disk) = pressures(&config);
         let status = node_status(&config, &facts, &mut conds, memory, disk, Utc::now());
+        // Compared with what the server holds too, not only with the last report: the
+        // node lifecycle controller may have set Ready=Unknown while this agent was away.
+        let server = api
+            .get_status(&config.node_name)
+            .await
+            .ok()
+            .and_then(|n| n.status);
         let changed = last
             .as_ref()
-            .is_none_or(|l| without_heartbeats(l) != without_heartbeats(&status));
+            .is_none_or(|l| without_heartbeats(l) != without_heartbeats(&status))
+            || condition_states(server.as_ref()) != condition_states(Some(&status));
         if !changed && last_report.elapsed() < config.node_status_report_frequency {
             continue;
         }
