@@ -84,6 +84,53 @@ impl Server {
         s
     }
 
+    /// A server started in working directory `cwd` with `--data-dir` given as `data_dir`
+    /// (relative to `cwd`), with extra `orca server` flags.
+    pub fn start_relative(cwd: &Path, data_dir: &Path, extra: &[&str]) -> Server {
+        let dir = cwd.join(data_dir);
+        std::fs::create_dir_all(&dir).expect("creating the data directory");
+        let kubeconfig = dir.join("kubeconfig.yaml");
+        let _ = std::fs::remove_file(&kubeconfig);
+        let log = std::fs::File::create(dir.join("server.log")).expect("creating the server log");
+        let child = Command::new(env!("CARGO_BIN_EXE_orca"))
+            .current_dir(cwd)
+            .args(["server", "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("starting orca server");
+        let mut s = Server {
+            child: Some(child),
+            dir,
+            kubeconfig: kubeconfig.clone(),
+            url: String::new(),
+            token: String::new(),
+            _tmp: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !kubeconfig.exists() {
+            if let Some(status) = s.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("orca server exited with {status}: {}", s.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "orca server did not start: {}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let kc = std::fs::read_to_string(&kubeconfig).unwrap();
+        s.url = field(&kc, "server:");
+        s.token = field(&kc, "token:");
+        s
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
@@ -94,6 +141,33 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for a clean exit; false (after a `kill -9`) if
+    /// the server did not exit in time. True if it was not running.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// A kube client from the written kubeconfig.
