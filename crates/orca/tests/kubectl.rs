@@ -486,3 +486,82 @@ fn typed_create_commands_work() {
     );
     k.ok(&["delete", "namespace", "typed", "--wait=false"]);
 }
+
+/// Node verbs against simulated nodes: label, --show-labels, cordon, uncordon, taint and
+/// drain (through pods/eviction), with the scheduler placing pods by label.
+#[test]
+fn nodes_can_be_labelled_cordoned_tainted_and_drained() {
+    let Some((server, k)) = setup() else { return };
+    let mut hollow = Command::new(env!("CARGO_BIN_EXE_orca"))
+        .args([
+            "hollow-nodes",
+            "--count",
+            "3",
+            "--server",
+            &server.url,
+            "--token",
+            &server.token,
+        ])
+        .arg("--ca-cert")
+        .arg(server.dir.join("tls/ca.crt"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |args: &[&str], want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = k.ok(args);
+            if out.contains(want) {
+                return out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubectl {} never showed {want:?}: {out}",
+                args.join(" ")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for(&["get", "nodes"], "hollow-2");
+    k.ok(&["label", "nodes", "hollow-0", "disktype=ssd"]);
+    let shown = k.ok(&["get", "nodes", "--show-labels"]);
+    assert!(shown.contains("disktype=ssd"), "{shown}");
+    k.ok(&["apply", "-f", &example("10-node-affinity.yaml")]);
+    wait_for(&["get", "pods", "-o", "wide"], "hollow-0");
+    k.ok(&["cordon", "hollow-1"]);
+    wait_for(&["get", "nodes"], "SchedulingDisabled");
+    k.ok(&["taint", "nodes", "hollow-2", "key=v:NoSchedule"]);
+    let taints = k.ok(&[
+        "get",
+        "node",
+        "hollow-2",
+        "-o",
+        "jsonpath={.spec.taints[*].key}",
+    ]);
+    assert!(taints.contains("key"), "{taints}");
+    k.ok(&["run", "p1", "--image=busybox:1.36", "--", "sleep", "1000"]);
+    // hollow-1 is cordoned and hollow-2 tainted: p1 can only go to hollow-0.
+    let placed = wait_for(
+        &["get", "pod", "p1", "-o", "jsonpath={.spec.nodeName}"],
+        "hollow",
+    );
+    assert_eq!(placed, "hollow-0");
+    let drained = k.ok(&[
+        "drain",
+        "hollow-0",
+        "--ignore-daemonsets",
+        "--force",
+        "--timeout=30s",
+    ]);
+    assert!(drained.contains("drained"), "{drained}");
+    assert!(k.ok(&["get", "pods", "-o", "name"]).trim().is_empty());
+    k.ok(&["uncordon", "hollow-1"]);
+    let nodes = k.ok(&["get", "nodes"]);
+    assert!(
+        nodes.matches("SchedulingDisabled").count() == 1,
+        "only hollow-0 stays cordoned: {nodes}"
+    );
+    let _ = hollow.kill();
+    let _ = hollow.wait();
+}
