@@ -8,7 +8,8 @@ need=()
 command -v cc >/dev/null || need+=(gcc)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-[ -x /bin/busybox ] || need+=(busybox-static)
+# Containers need the static busybox (a dynamic one would find no libraries in an image).
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)
 [ -x /usr/sbin/iptables ] || need+=(iptables)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
@@ -23,4 +24,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kubernetes' 2>/dev
   .venv/bin/pip install -q --disable-pip-version-check 'kubernetes>=30'
 fi
 
-cargo build --release --bin orca
+# The tests build their own (debug) binaries; `ORCA_SETUP_NO_BUILD=1` skips the release build.
+if [ -z "${ORCA_SETUP_NO_BUILD:-}" ]; then
+  cargo build --release --bin orca
+fi
