@@ -144,6 +144,28 @@ impl ApiServer {
         health.merge(api).with_state(self.clone())
     }
 
+    /// A kube client whose requests go straight into this server's router, authenticated
+    /// with `token`: how orca's own components reach the API in one process — the same code
+    /// path as over the network, without sockets.
+    pub fn client(&self, token: &str) -> kube::Client {
+        use tower::ServiceExt;
+        let header = http::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("a token is a valid header value");
+        let router = self.router();
+        let service = tower::service_fn(move |req: Request<kube::client::Body>| {
+            let router = router.clone();
+            let header = header.clone();
+            async move {
+                let (mut parts, body) = req.into_parts();
+                parts.headers.insert(http::header::AUTHORIZATION, header);
+                router
+                    .oneshot(Request::from_parts(parts, Body::new(body)))
+                    .await
+            }
+        });
+        kube::Client::new(service, "default")
+    }
+
     /// Connects node agents (for `pods/log`).
     pub fn with_node_connector(mut self, nodes: Arc<dyn NodeConnector>) -> Self {
         self.nodes = Some(nodes);

@@ -1,29 +1,5 @@
-//! kube clients for orca's own components: in process (through the API router, no
-//! sockets) or over HTTPS to a remote server.
-
-use axum::body::Body;
-use axum::Router;
-use http::{HeaderValue, Request};
-use tower::ServiceExt;
-
-/// A kube client whose requests go straight into `router`, authenticated with `token`:
-/// the same code path as over the network, without sockets.
-pub fn in_process(router: Router, token: &str) -> kube::Client {
-    let header =
-        HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is a valid header value");
-    let service = tower::service_fn(move |req: Request<kube::client::Body>| {
-        let router = router.clone();
-        let header = header.clone();
-        async move {
-            let (mut parts, body) = req.into_parts();
-            parts.headers.insert(http::header::AUTHORIZATION, header);
-            router
-                .oneshot(Request::from_parts(parts, Body::new(body)))
-                .await
-        }
-    });
-    kube::Client::new(service, "default")
-}
+//! kube clients for components that reach a remote server over HTTPS (in process, they
+//! use `ApiServer::client`).
 
 /// A kube client for a remote server at `url` with a bearer token, trusting `ca_pem`
 /// (or, without it, any certificate: only for tests and bootstrapping).

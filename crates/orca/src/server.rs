@@ -60,7 +60,7 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         local: None,
     };
     if !args.disable_agent {
-        let client = crate::client::in_process(server.router(), &material.admin_token);
+        let client = server.client(&material.admin_token);
         let agent = crate::agent::start(&args.data_dir, &args.agent, client, shutdown.clone())?;
         tracing::info!(node = %agent.node_name, "node agent started");
         nodes.local_name = Some(agent.node_name.clone());
@@ -69,7 +69,7 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         tasks.spawn(async move { task.await.context("the node agent panicked")? });
     }
     if !args.disable_scheduler {
-        let client = crate::client::in_process(server.router(), &material.admin_token);
+        let client = server.client(&material.admin_token);
         let sd = shutdown.clone();
         tasks.spawn(async move {
             scheduler::run(scheduler::SchedulerConfig::default(), client, sd)
@@ -78,7 +78,7 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         });
     }
     if !args.disable_controllers {
-        let client = crate::client::in_process(server.router(), &material.admin_token);
+        let client = server.client(&material.admin_token);
         let sd = shutdown.clone();
         tasks.spawn(async move {
             controllers::run(controllers::ControllersConfig::default(), client, sd)

@@ -29,7 +29,7 @@ impl TestServer {
             bookmark_interval: std::time::Duration::from_millis(200),
         };
         let server = ApiServer::new(store.clone(), config).await.unwrap();
-        let client = client_for(&server, Some(TOKEN));
+        let client = server.client(TOKEN);
         TestServer {
             server,
             store,
@@ -64,24 +64,4 @@ impl TestServer {
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         (status, ct, body)
     }
-}
-
-/// A kube client whose requests go straight into the router.
-pub fn client_for(server: &ApiServer, token: Option<&str>) -> kube::Client {
-    let header = token.map(|t| HeaderValue::from_str(&format!("Bearer {t}")).unwrap());
-    let router = server.router();
-    let service = tower::service_fn(move |req: Request<kube::client::Body>| {
-        let router = router.clone();
-        let header = header.clone();
-        async move {
-            let (mut parts, body) = req.into_parts();
-            if let Some(h) = header {
-                parts.headers.insert(http::header::AUTHORIZATION, h);
-            }
-            router
-                .oneshot(Request::from_parts(parts, Body::new(body)))
-                .await
-        }
-    });
-    kube::Client::new(service, "default")
 }

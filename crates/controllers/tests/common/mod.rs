@@ -7,35 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apiserver::{ApiServer, Config};
-use axum::body::Body;
-use http::{HeaderValue, Request};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-admin-token";
 pub const WAIT: Duration = Duration::from_secs(10);
-
-pub fn client_for(server: &ApiServer) -> kube::Client {
-    let header = HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap();
-    let router = server.router();
-    let service = tower::service_fn(move |req: Request<kube::client::Body>| {
-        let router = router.clone();
-        let header = header.clone();
-        async move {
-            let (mut parts, body) = req.into_parts();
-            parts.headers.insert(http::header::AUTHORIZATION, header);
-            router
-                .oneshot(Request::from_parts(parts, Body::new(body)))
-                .await
-        }
-    });
-    kube::Client::new(service, "default")
-}
 
 pub struct Cluster {
     pub client: kube::Client,
@@ -76,7 +56,7 @@ impl Cluster {
         )
         .await
         .unwrap();
-        let client = client_for(&server);
+        let client = server.client(TOKEN);
         let shutdown = CancellationToken::new();
         let (tx, mut rx) = watch::channel(false);
         tokio::spawn(controllers::run_with_readiness(

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apiserver::{ApiServer, Config};
-use axum::body::Body;
-use http::{HeaderValue, Request};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kubelet::{FakeHost, FakeImages, KubeletConfig};
@@ -17,7 +15,6 @@ use runtime::fake::FakeRuntime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-admin-token";
 pub const NODE: &str = "node-1";
@@ -32,24 +29,6 @@ pub struct Cluster {
     agent: Option<(CancellationToken, JoinHandle<kubelet::Result<()>>)>,
 }
 
-/// A kube client whose requests go straight into the router.
-pub fn client_for(server: &ApiServer) -> kube::Client {
-    let header = HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap();
-    let router = server.router();
-    let service = tower::service_fn(move |req: Request<kube::client::Body>| {
-        let router = router.clone();
-        let header = header.clone();
-        async move {
-            let (mut parts, body) = req.into_parts();
-            parts.headers.insert(http::header::AUTHORIZATION, header);
-            router
-                .oneshot(Request::from_parts(parts, Body::new(body)))
-                .await
-        }
-    });
-    kube::Client::new(service, "default")
-}
-
 impl Cluster {
     pub async fn start() -> Cluster {
         let dir = tempfile::tempdir().unwrap();
@@ -60,7 +39,7 @@ impl Cluster {
             bookmark_interval: Duration::from_millis(200),
         };
         let server = ApiServer::new(store, config).await.unwrap();
-        let client = client_for(&server);
+        let client = server.client(TOKEN);
         let images = FakeImages::new();
         images.add_local(
             "busybox:1.36",

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apiserver::{ApiServer, Config};
-use axum::body::Body;
-use http::{HeaderValue, Request};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
@@ -17,29 +15,10 @@ use scheduler::SchedulerConfig;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-admin-token";
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
-
-/// A kube client whose requests go straight into the router.
-pub fn client_for(server: &ApiServer) -> kube::Client {
-    let header = HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap();
-    let router = server.router();
-    let service = tower::service_fn(move |req: Request<kube::client::Body>| {
-        let router = router.clone();
-        let header = header.clone();
-        async move {
-            let (mut parts, body) = req.into_parts();
-            parts.headers.insert(http::header::AUTHORIZATION, header);
-            router
-                .oneshot(Request::from_parts(parts, Body::new(body)))
-                .await
-        }
-    });
-    kube::Client::new(service, "default")
-}
 
 pub struct Cluster {
     pub server: ApiServer,
@@ -74,7 +53,7 @@ impl Cluster {
             bookmark_interval: Duration::from_secs(5),
         };
         let server = ApiServer::new(store, config).await.unwrap();
-        let client = client_for(&server);
+        let client = server.client(TOKEN);
         Cluster {
             server,
             client,
