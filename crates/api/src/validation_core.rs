@@ -380,35 +380,21 @@ pub(crate) fn validate_event(ev: &Event) -> Errors {
                 .into_iter()
                 .map(|m| FieldError::invalid("reportingComponent", controller, m)),
         );
-        let instance = ev.reporting_instance.as_deref().unwrap_or("");
-        if instance.is_empty() {
-            errs.push(FieldError::required("reportingInstance", ""));
-        } else if instance.len() > 128 {
-            errs.push(FieldError::invalid(
-                "reportingInstance",
-                "",
-                "can have at most 128 characters",
-            ));
-        }
-        let action = ev.action.as_deref().unwrap_or("");
-        if action.is_empty() {
-            errs.push(FieldError::required("action", ""));
-        } else if action.len() > 128 {
-            errs.push(FieldError::invalid(
-                "action",
-                "",
-                "can have at most 128 characters",
-            ));
-        }
-        let reason = ev.reason.as_deref().unwrap_or("");
-        if reason.is_empty() {
-            errs.push(FieldError::required("reason", ""));
-        } else if reason.len() > 128 {
-            errs.push(FieldError::invalid(
-                "reason",
-                "",
-                "can have at most 128 characters",
-            ));
+        for (field, value) in [
+            ("reportingInstance", &ev.reporting_instance),
+            ("action", &ev.action),
+            ("reason", &ev.reason),
+        ] {
+            let value = value.as_deref().unwrap_or("");
+            if value.is_empty() {
+                errs.push(FieldError::required(field, ""));
+            } else if value.len() > 128 {
+                errs.push(FieldError::invalid(
+                    field,
+                    "",
+                    "can have at most 128 characters",
+                ));
+            }
         }
         if ev.message.as_deref().unwrap_or("").len() > 1024 {
             errs.push(FieldError::invalid(
