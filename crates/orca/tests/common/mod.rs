@@ -43,45 +43,8 @@ impl Server {
 
     /// A server on `dir` with extra `orca server` flags.
     pub fn start_with(dir: &Path, extra: &[&str]) -> Server {
-        let kubeconfig = dir.join("kubeconfig.yaml");
-        let _ = std::fs::remove_file(&kubeconfig);
-        let log = std::fs::File::create(dir.join("server.log")).expect("creating the server log");
-        let child = Command::new(env!("CARGO_BIN_EXE_orca"))
-            .args(["server", "--data-dir"])
-            .arg(dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("starting orca server");
-        let mut s = Server {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-            kubeconfig: kubeconfig.clone(),
-            url: String::new(),
-            token: String::new(),
-            _tmp: None,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !kubeconfig.exists() {
-            if let Some(status) = s.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("orca server exited with {status}: {}", s.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "orca server did not start: {}",
-                s.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        let kc = std::fs::read_to_string(&kubeconfig).unwrap();
-        s.url = field(&kc, "server:");
-        s.token = field(&kc, "token:");
-        s
+        let cwd = std::env::current_dir().expect("the test's working directory");
+        Server::start_relative(&cwd, dir, extra)
     }
 
     /// A server started in working directory `cwd` with `--data-dir` given as `data_dir`
