@@ -284,7 +284,7 @@ impl Registry {
             } else {
                 api::admit_update(r, merged, &old).map_err(|e| admit_error(r, name, e))?
             };
-            if spec_of(&new) != spec_of(&old) {
+            if spec_changed(&old, &new) {
                 let generation = old
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
@@ -566,27 +566,38 @@ fn merge_update(
     desired
 }
 
-/// Everything but metadata and status: a change here bumps `metadata.generation`.
-fn spec_of(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.as_object_mut() {
-        for k in ["metadata", "status", "apiVersion", "kind"] {
-            m.remove(k);
-        }
-    }
-    v
+/// Whether two objects agree on every top-level field but `skip`, compared in place
+/// (updates run this on every status patch, so nothing is cloned).
+fn same_except(a: &Value, b: &Value, skip: &[&str]) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let kept = |m: &'_ serde_json::Map<String, Value>| {
+        m.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .count()
+    };
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Whether the spec (everything but metadata and status) differs: that bumps
+/// `metadata.generation`.
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    !same_except(old, new, &["metadata", "status", "apiVersion", "kind"])
 }
 
 /// Whether an update changes nothing (then nothing is written, as upstream).
 fn same_content(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        v
-    };
-    strip(old) == strip(new)
+    let empty = Value::Object(Default::default());
+    same_except(old, new, &["metadata"])
+        && same_except(
+            old.get("metadata").unwrap_or(&empty),
+            new.get("metadata").unwrap_or(&empty),
+            &["resourceVersion"],
+        )
 }
 
 /// A body's kind and apiVersion, when given, must be the resource's.
