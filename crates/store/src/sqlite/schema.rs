@@ -14,6 +14,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, Row};
 
@@ -60,7 +61,7 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoints leave the WAL file at its largest size; cap what stays on disk.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-    conn.set_prepared_statement_cache_capacity(32);
+    stable_plans(&conn)?;
     conn.execute_batch(SCHEMA)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version == 0 {
@@ -83,8 +84,19 @@ pub(crate) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "query_only", true)?;
     conn.pragma_update(None, "cache_size", -8_000)?;
-    conn.set_prepared_statement_cache_capacity(32);
+    stable_plans(&conn)?;
     Ok(conn)
+}
+
+/// Keeps prepared statements prepared. The bundled SQLite is built with STAT4, so a plan may
+/// depend on the values bound to it; such a statement is marked for re-preparation whenever
+/// its bindings are cleared, which rusqlite's statement cache does after every use. With the
+/// query planner stability guarantee a plan never depends on bound values, and a cached
+/// statement is parsed once per connection instead of once per query.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
 }
 
 /// The store's current and compacted revisions as recorded in `meta`.
@@ -220,6 +232,31 @@ mod tests {
             reader.execute("DELETE FROM meta", []).is_err(),
             "readers are query-only"
         );
+    }
+
+    #[test]
+    fn cached_statements_are_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        drop(open_writer(&path).unwrap());
+        let reader = open_reader(&path).unwrap();
+        for sql in [
+            super::super::read::GET_SQL,
+            super::super::read::LIST_LATEST_SQL,
+        ] {
+            for _ in 0..3 {
+                let mut stmt = reader.prepare_cached(sql).unwrap();
+                let n = stmt.parameter_count();
+                let params: Vec<&dyn ToSql> = [&"/a" as &dyn ToSql, &"/b", &10]
+                    .into_iter()
+                    .take(n)
+                    .collect();
+                let _ = stmt.query(params.as_slice()).unwrap().next().unwrap();
+            }
+            let stmt = reader.prepare_cached(sql).unwrap();
+            let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(reprepared, 0, "{sql} was re-prepared");
+        }
     }
 
     #[test]
