@@ -12,6 +12,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc for the server and agent, the C library's allocator in per-pod shims.
+#[global_allocator]
+static ALLOC: runtime::ProcessAllocator = runtime::ProcessAllocator;
+
 /// orca: a Kubernetes-compatible pod platform in one binary.
 #[derive(Parser, Debug)]
 #[command(name = "orca", version, about)]

@@ -30,6 +30,7 @@ mod user;
 
 pub use config::RuntimeConfig;
 pub use linux::LinuxRuntime;
+pub use sys::ProcessAllocator;
 pub use types::*;
 
 /// What can go wrong in the runtime.
