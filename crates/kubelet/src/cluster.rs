@@ -49,8 +49,9 @@ pub trait PodApi: Send + Sync + 'static {
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>>;
     /// The Secret, `None` when it does not exist.
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>>;
-    /// Replaces the pod's status, only if the pod still has this uid.
-    async fn patch_status(&self, pod: &PodKey, status: &PodStatus) -> Result<()>;
+    /// Replaces the pod's status, only if the pod still has this uid; returns the
+    /// resourceVersion the pod got.
+    async fn patch_status(&self, pod: &PodKey, status: &PodStatus) -> Result<Option<String>>;
     /// Deletes the pod with grace 0 and its uid as precondition; a pod already gone (or
     /// replaced) is not an error.
     async fn delete_pod(&self, pod: &PodKey) -> Result<()>;
@@ -98,7 +99,7 @@ impl PodApi for KubeApi {
             .await?)
     }
 
-    async fn patch_status(&self, pod: &PodKey, status: &PodStatus) -> Result<()> {
+    async fn patch_status(&self, pod: &PodKey, status: &PodStatus) -> Result<Option<String>> {
         let api: Api<k8s_openapi::api::core::v1::Pod> =
             Api::namespaced(self.client.clone(), &pod.namespace);
         let patch = json!([
@@ -106,13 +107,14 @@ impl PodApi for KubeApi {
             {"op": "add", "path": "/status", "value": status},
         ]);
         let patch: json_patch::Patch = serde_json::from_value(patch).expect("a valid JSON patch");
-        api.patch_status(
-            &pod.name,
-            &PatchParams::default(),
-            &Patch::<()>::Json(patch),
-        )
-        .await?;
-        Ok(())
+        let pod = api
+            .patch_status(
+                &pod.name,
+                &PatchParams::default(),
+                &Patch::<()>::Json(patch),
+            )
+            .await?;
+        Ok(pod.metadata.resource_version)
     }
 
     async fn delete_pod(&self, pod: &PodKey) -> Result<()> {
@@ -304,9 +306,11 @@ pub(crate) mod fake {
                 .get(&(namespace.into(), name.into()))
                 .cloned())
         }
-        async fn patch_status(&self, pod: &PodKey, status: &PodStatus) -> Result<()> {
-            self.lock().statuses.push((pod.clone(), status.clone()));
-            Ok(())
+        /// Every status gets the next resourceVersion, from 1000 on.
+        async fn patch_status(&self, pod: &PodKey, status: &PodStatus) -> Result<Option<String>> {
+            let mut inner = self.lock();
+            inner.statuses.push((pod.clone(), status.clone()));
+            Ok(Some((999 + inner.statuses.len()).to_string()))
         }
         async fn delete_pod(&self, pod: &PodKey) -> Result<()> {
             self.lock().deleted.push(pod.clone());

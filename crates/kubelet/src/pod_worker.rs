@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,6 +137,9 @@ pub struct Worker {
     rx: mpsc::UnboundedReceiver<Msg>,
     status_tx: watch::Sender<Option<PodStatus>>,
     pub(crate) last_status: Option<PodStatus>,
+    /// The resourceVersion of the pod after this worker's latest status update: an update
+    /// from the API at or before it cannot be somebody else's change of the status.
+    reported_revision: Arc<AtomicU64>,
     /// The pod IP while it had one (kept in the status of a finished pod).
     pub(crate) last_pod_ip: Option<IpAddr>,
     /// Left over from before an agent restart: removed at the next step.
@@ -205,6 +209,7 @@ impl Worker {
             rx,
             status_tx,
             last_status: None,
+            reported_revision: Arc::default(),
             last_pod_ip: None,
             stale_containers: Vec::new(),
             stale_sandbox: None,
@@ -293,6 +298,24 @@ impl Worker {
                 }
             }
         }
+        // Another component changed what this node reports (the node lifecycle controller
+        // marks a pod NotReady while its node is unreachable): report again, as upstream's
+        // status manager reconciles the API's copy with its own.
+        let revision = pod
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse::<u64>().ok());
+        // Opaque (non-numeric) versions cannot be ordered: any difference counts.
+        let newer = revision.is_none_or(|rv| rv > self.reported_revision.load(Ordering::Relaxed));
+        if newer
+            && self
+                .last_status
+                .as_ref()
+                .is_some_and(|last| crate::status::reported_differs(last, pod.status.as_ref()))
+        {
+            self.last_status = None;
+        }
         self.pod = pod;
     }
 
@@ -302,6 +325,7 @@ impl Worker {
             self.deps.clone(),
             self.key.clone(),
             self.status_tx.subscribe(),
+            self.reported_revision.clone(),
         ));
         let span = tracing::info_span!("pod", pod = %self.key, uid = %self.key.uid);
         self.publish();
@@ -368,6 +392,7 @@ async fn publish_statuses(
     deps: Arc<Deps>,
     key: PodKey,
     mut rx: watch::Receiver<Option<PodStatus>>,
+    reported_revision: Arc<AtomicU64>,
 ) {
     while rx.changed().await.is_ok() {
         let mut delay = Duration::from_millis(200);
@@ -377,7 +402,12 @@ async fn publish_statuses(
                 break;
             };
             match deps.api.patch_status(&key, &status).await {
-                Ok(()) => break,
+                Ok(rv) => {
+                    if let Some(rv) = rv.and_then(|rv| rv.parse::<u64>().ok()) {
+                        reported_revision.fetch_max(rv, Ordering::Relaxed);
+                    }
+                    break;
+                }
                 Err(crate::Error::Api(kube::Error::Api(s)))
                     if matches!(s.code, 404 | 409 | 422) =>
                 {

@@ -19,6 +19,23 @@ const OWNED: [&str; 4] = [
     "ContainersReady",
 ];
 
+/// Whether the API's copy of a pod's status disagrees with what this node last reported,
+/// in what only the node decides: the phase and the node's own conditions.
+pub(crate) fn reported_differs(reported: &PodStatus, api: Option<&PodStatus>) -> bool {
+    let owned = |s: Option<&PodStatus>| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = s
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|c| OWNED.contains(&c.type_.as_str()))
+            .map(|c| (c.type_.clone(), c.status.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    reported.phase != api.and_then(|s| s.phase.clone()) || owned(Some(reported)) != owned(api)
+}
+
 fn terminated(i: &Instance) -> ContainerState {
     let s = &i.status;
     let code = s.exit_code.unwrap_or(137);

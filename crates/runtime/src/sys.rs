@@ -51,8 +51,7 @@ impl ProcessAllocator {
         };
         // The first allocation happens before any thread is started, but a lost race
         // still ends with one choice for everybody.
-        match ALLOCATOR.compare_exchange(UNDECIDED, choice, Ordering::Relaxed, Ordering::Relaxed)
-        {
+        match ALLOCATOR.compare_exchange(UNDECIDED, choice, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => choice == MIMALLOC,
             Err(decided) => decided == MIMALLOC,
         }
@@ -117,7 +116,12 @@ unsafe impl GlobalAlloc for ProcessAllocator {
 fn is_shim_command_line() -> bool {
     let mut buf = [0u8; 256];
     // SAFETY: the path is a NUL-terminated literal; the descriptor is ours until closed.
-    let fd = unsafe { libc::open(c"/proc/self/cmdline".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/cmdline".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return false;
     }

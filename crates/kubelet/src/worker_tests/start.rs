@@ -330,3 +330,54 @@ async fn a_volume_that_cannot_be_set_up_keeps_the_pod_creating_with_failed_mount
     );
     h.wait_phase("Running").await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_status_changed_by_someone_else_is_reported_again_but_old_copies_are_not() {
+    let h = Harness::new();
+    let mut p = pod(json!({"containers": [{"name": "app", "image": "busybox:1.36"}]}));
+    let handle = h.start(p.clone()).await;
+    let running = h.wait_phase("Running").await;
+    assert_eq!(condition(&running, "Ready"), "True");
+    h.settle(Duration::from_secs(1)).await;
+    let published = h.api.statuses().len();
+
+    // A copy from before the latest update (the watch is behind): nothing to correct.
+    let mut stale = running.clone();
+    stale.phase = Some("Pending".into());
+    p.metadata.resource_version = Some("1000".into());
+    p.status = Some(stale);
+    handle.send(crate::pod_worker::Msg::Update(Box::new(p.clone())));
+    h.settle(Duration::from_secs(1)).await;
+    assert_eq!(
+        h.api.statuses().len(),
+        published,
+        "an old copy was re-reported"
+    );
+
+    // The node lifecycle controller marked the pod NotReady while the node was away.
+    let mut not_ready = running.clone();
+    for c in not_ready.conditions.iter_mut().flatten() {
+        if c.type_ == "Ready" {
+            c.status = "False".into();
+            c.reason = Some("NodeNotReady".into());
+        }
+    }
+    p.metadata.resource_version = Some("5000".into());
+    p.status = Some(not_ready);
+    handle.send(crate::pod_worker::Msg::Update(Box::new(p.clone())));
+    h.settle(Duration::from_secs(1)).await;
+    let statuses = h.api.statuses();
+    assert_eq!(
+        statuses.len(),
+        published + 1,
+        "the status was not reported again"
+    );
+    assert_eq!(condition(statuses.last().unwrap(), "Ready"), "True");
+
+    // Its own update coming back is not another difference.
+    p.metadata.resource_version = Some((999 + statuses.len()).to_string());
+    p.status = statuses.last().cloned();
+    handle.send(crate::pod_worker::Msg::Update(Box::new(p)));
+    h.settle(Duration::from_secs(1)).await;
+    assert_eq!(h.api.statuses().len(), published + 1);
+}
