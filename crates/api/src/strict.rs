@@ -6,7 +6,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod, Secret, ServiceAccount};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::Resource;
@@ -14,55 +13,55 @@ use crate::Resource;
 /// Paths of the fields in `obj` that `resource`'s type does not know. Empty when the body
 /// does not decode at all (admission reports that) or the kind is not typed here.
 pub fn unknown_fields(resource: &Resource, obj: &Value) -> Vec<String> {
-    let typed = match resource.kind {
-        "Pod" => round_trip::<Pod>(obj),
-        "ConfigMap" => round_trip::<ConfigMap>(obj),
-        "Secret" => round_trip::<Secret>(obj),
-        "Namespace" => round_trip::<Namespace>(obj),
-        "ServiceAccount" => round_trip::<ServiceAccount>(obj),
-        "Node" => round_trip::<Node>(obj),
-        "Event" => round_trip::<Event>(obj),
-        "Deployment" => round_trip::<Deployment>(obj),
-        "ReplicaSet" => round_trip::<ReplicaSet>(obj),
-        "Job" => round_trip::<Job>(obj),
-        "Lease" => round_trip::<Lease>(obj),
-        _ => None,
-    };
+    match resource.kind {
+        "Pod" => ignored::<Pod>(obj),
+        "ConfigMap" => ignored::<ConfigMap>(obj),
+        "Secret" => ignored::<Secret>(obj),
+        "Namespace" => ignored::<Namespace>(obj),
+        "ServiceAccount" => ignored::<ServiceAccount>(obj),
+        "Node" => ignored::<Node>(obj),
+        "Event" => ignored::<Event>(obj),
+        "Deployment" => ignored::<Deployment>(obj),
+        "ReplicaSet" => ignored::<ReplicaSet>(obj),
+        "Job" => ignored::<Job>(obj),
+        "Lease" => ignored::<Lease>(obj),
+        _ => Vec::new(),
+    }
+}
+
+/// Decodes `obj` as a `T` once, collecting the paths of the keys the decoder skipped.
+fn ignored<T: DeserializeOwned>(obj: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(typed) = typed {
-        diff(obj, &typed, "", &mut out);
+    let decoded: Result<T, _> = serde_ignored::deserialize(obj, |path| {
+        let mut p = String::new();
+        write_path(&path, &mut p);
+        out.push(p);
+    });
+    if decoded.is_err() {
+        return Vec::new();
     }
     out
 }
 
-fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Option<Value> {
-    let t: T = serde_json::from_value(obj.clone()).ok()?;
-    serde_json::to_value(t).ok()
-}
-
-/// Records every non-null key of `input` that `typed` lost.
-fn diff(input: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
-    match (input, typed) {
-        (Value::Object(i), Value::Object(t)) => {
-            for (k, v) in i {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match t.get(k) {
-                    Some(tv) => diff(v, tv, &p, out),
-                    None if !v.is_null() => out.push(p),
-                    None => {}
-                }
-            }
+/// `spec.containers[0].imagee`, as upstream names fields.
+fn write_path(path: &serde_ignored::Path<'_>, out: &mut String) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            write_path(parent, out);
+            out.push_str(&format!("[{index}]"));
         }
-        (Value::Array(i), Value::Array(t)) => {
-            for (n, (iv, tv)) in i.iter().zip(t).enumerate() {
-                diff(iv, tv, &format!("{path}[{n}]"), out);
+        Path::Map { parent, key } => {
+            write_path(parent, out);
+            if !out.is_empty() {
+                out.push('.');
             }
+            out.push_str(key);
         }
-        _ => {}
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => write_path(parent, out),
     }
 }
 
@@ -84,6 +83,21 @@ mod tests {
         assert_eq!(
             unknown_fields(pods(), &pod),
             ["spec.containers[0].imagee", "spec.bogus"]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_whatever_their_value_and_known_nulls_are_not() {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "creationTimestamp": null, "labels": null},
+            "spec": {"containers": [{"name": "c", "image": "x", "resources": null}],
+                     "nodeSelector": null, "extra": null, "more": {"nested": 1}},
+            "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "True", "tpye": "x"}]},
+        });
+        assert_eq!(
+            unknown_fields(pods(), &pod),
+            ["spec.extra", "spec.more", "status.conditions[0].tpye"]
         );
     }
 
