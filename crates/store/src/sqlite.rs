@@ -122,7 +122,7 @@ impl std::fmt::Debug for SqliteStore {
 impl Store for SqliteStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let key = key.to_owned();
-        self.pool.run(move |conn| read::get(conn, &key)).await
+        self.pool.run_short(move |conn| read::get(conn, &key)).await
     }
 
     async fn list(&self, opts: ListOptions) -> Result<ListResult> {

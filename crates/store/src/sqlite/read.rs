@@ -85,6 +85,29 @@ impl ReadPool {
         .map_err(|e| Error::Backend(format!("store read task failed: {e}")))?
     }
 
+    /// Runs a short lookup (a key by its primary key: tens of microseconds from SQLite's
+    /// page cache) in place, on the calling thread: handing it to the blocking pool and
+    /// back costs two thread wake-ups, more than the lookup. Falls back to [`Self::run`]
+    /// when no open connection is idle.
+    pub(crate) async fn run_short<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Closed)?;
+        let Some(conn) = self.idle().pop() else {
+            drop(permit);
+            return self.run(f).await;
+        };
+        let out = f(&conn);
+        self.idle().push(conn);
+        drop(permit);
+        out
+    }
+
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
