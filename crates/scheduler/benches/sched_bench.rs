@@ -4,7 +4,11 @@
 //! runs the scheduler as a separate process over loopback HTTP to measure its memory.
 //!
 //!   cargo bench -p scheduler --bench sched_bench -- [--nodes 1000] [--pods 10000]
-//!       [--creators 64] [--no-run] [--skip-process]
+//!       [--creators 64] [--no-run] [--skip-process] [--kubeconfig PATH]
+//!
+//! `--kubeconfig PATH` measures a running `orca server` (with its own scheduler) instead,
+//! over HTTPS: the hollow nodes run in this process as clients of that server, as
+//! `orca hollow-nodes` would, and only the streaming case is run.
 //!
 //! `--no-run` keeps the hollow nodes from reporting pods Running (no status writes), to
 //! measure the scheduler without the node agents' load on the API server.
@@ -36,6 +40,7 @@ struct Args {
     report_pods: bool,
     process: bool,
     child: Option<String>,
+    kubeconfig: Option<String>,
 }
 
 fn args() -> Args {
@@ -46,6 +51,7 @@ fn args() -> Args {
         report_pods: true,
         process: true,
         child: None,
+        kubeconfig: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -59,6 +65,7 @@ fn args() -> Args {
             "--no-run" => a.report_pods = false,
             "--skip-process" => a.process = false,
             "--scheduler-child" => (server, i) = (Some(next()), i + 1),
+            "--kubeconfig" => (a.kubeconfig, i) = (Some(next()), i + 1),
             _ => {} // --bench (from cargo bench) and --run
         }
         i += 1;
@@ -315,15 +322,21 @@ async fn child(server: String) -> Result<()> {
     Ok(())
 }
 
-async fn run(a: Args) -> Result<()> {
-    let api = api_server().await?;
-    let client = api.client.clone();
+/// The `bench` namespace and the hollow nodes, against `client`'s server.
+async fn prepare(
+    a: &Args,
+    client: &kube::Client,
+    shutdown: &CancellationToken,
+) -> Result<hollow::HollowNodes> {
     let ns: k8s_openapi::api::core::v1::Namespace =
         serde_json::from_value(json!({"metadata": {"name": "bench"}}))?;
-    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+    match Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
-        .await?;
-    let shutdown = CancellationToken::new();
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        other => drop(other?),
+    }
     let t = Instant::now();
     let mut hc = hollow::HollowConfig::new(
         a.nodes,
@@ -339,6 +352,56 @@ async fn run(a: Args) -> Result<()> {
         t.elapsed().as_secs_f64(),
         a.report_pods
     );
+    Ok(nodes)
+}
+
+/// Streaming pods into a running `orca server` that schedules them itself.
+async fn run_external(a: Args, kubeconfig: &str) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig)?,
+        &Default::default(),
+    )
+    .await?;
+    let client = kube::Client::try_from(config)?;
+    let shutdown = CancellationToken::new();
+    let nodes = prepare(&a, &client, &shutdown).await?;
+    delete_all(&client).await?;
+    let rv = Api::<Pod>::namespaced(client.clone(), "bench")
+        .list(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let (bound, observer) = observe_bound(client.clone(), rv);
+    let start = Instant::now();
+    let created = create_pods(&client, "ext", a.pods, a.creators).await?;
+    let create_secs = start.elapsed().as_secs_f64();
+    wait_all_bound(&bound, "ext", a.pods).await?;
+    report(
+        "orca server over HTTPS, pods created while scheduling",
+        &created,
+        &bound.lock().unwrap(),
+        start,
+    );
+    println!(
+        "{:<44} {:>6} pods in {create_secs:>6.2} s = {:>7.0} creates/s",
+        "  (creates alone)",
+        a.pods,
+        a.pods as f64 / create_secs
+    );
+    observer.abort();
+    delete_all(&client).await?;
+    shutdown.cancel();
+    nodes.wait().await;
+    Ok(())
+}
+
+async fn run(a: Args) -> Result<()> {
+    let api = api_server().await?;
+    let client = api.client.clone();
+    let shutdown = CancellationToken::new();
+    let nodes = prepare(&a, &client, &shutdown).await?;
     let me = std::process::id();
     let rss_before = rss_kb(me, "VmRSS:");
 
@@ -479,8 +542,9 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match a.child.clone() {
-        Some(server) => rt.block_on(child(server)),
-        None => rt.block_on(run(a)),
+    match (a.child.clone(), a.kubeconfig.clone()) {
+        (Some(server), _) => rt.block_on(child(server)),
+        (None, Some(kubeconfig)) => rt.block_on(run_external(a, &kubeconfig)),
+        (None, None) => rt.block_on(run(a)),
     }
 }
