@@ -31,6 +31,9 @@ fn start(orca: &str) -> Result<Server> {
         .args(["server", "--data-dir"])
         .arg(dir.path())
         .args(["--listen", "127.0.0.1:0"])
+        // The embedded agent runs (its idle memory is measured) but no pod is ever bound to
+        // it: the benchmark's pods would otherwise start as real containers meanwhile.
+        .arg("--disable-scheduler")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
