@@ -114,3 +114,149 @@ async fn two_containers_share_a_volume_and_serve_http_on_the_pod_ip() {
     rt.remove_sandbox(&sb.id).await.unwrap();
     assert!(rt.list_sandboxes().await.unwrap().is_empty());
 }
+
+/// A network namespace standing for the world outside the node: reached from the host
+/// over a veth pair (198.51.100.1 on the host, .2 inside), with no route back to pods.
+struct Outside;
+
+const OUTSIDE_NS: &str = "orca-test-outside";
+
+impl Outside {
+    fn create() -> Outside {
+        Outside::remove();
+        let ip = |args: &str| {
+            let ok = std::process::Command::new("ip")
+                .args(args.split_whitespace())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ip {args}");
+        };
+        ip(&format!("netns add {OUTSIDE_NS}"));
+        ip("link add orca-tout0 type veth peer name orca-tout1");
+        ip(&format!("link set orca-tout1 netns {OUTSIDE_NS}"));
+        ip("addr add 198.51.100.1/24 dev orca-tout0");
+        ip("link set orca-tout0 up");
+        ip(&format!(
+            "netns exec {OUTSIDE_NS} ip addr add 198.51.100.2/24 dev orca-tout1"
+        ));
+        ip(&format!(
+            "netns exec {OUTSIDE_NS} ip link set orca-tout1 up"
+        ));
+        ip(&format!("netns exec {OUTSIDE_NS} ip link set lo up"));
+        Outside
+    }
+
+    fn remove() {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", "orca-tout0"])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", OUTSIDE_NS])
+            .output();
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        Outside::remove();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_reach_the_outside_with_the_nodes_address_and_add_no_nat_rules_of_their_own() {
+    let _lock = root_test_guard!();
+    let dir = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(dir.path().join("runtime"));
+    let layer = busybox_layer(dir.path());
+    let logs = dir.path().join("logs");
+    let rt = runtime(dir.path());
+    // A second runtime on the same network finds the masquerade rules in place.
+    drop(runtime(dir.path()));
+    let chain = String::from_utf8_lossy(
+        &std::process::Command::new("iptables")
+            .args(["-t", "nat", "-S", "ORCA-MASQ-ORCA"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        chain.contains("-A ORCA-MASQ-ORCA -d 10.88.0.0/16 -j RETURN")
+            && chain.contains("-A ORCA-MASQ-ORCA -j MASQUERADE"),
+        "{chain}"
+    );
+    let jumps = |rules: &str| {
+        rules
+            .lines()
+            .filter(|l| l.starts_with("-A POSTROUTING") && l.ends_with("-j ORCA-MASQ-ORCA"))
+            .count()
+    };
+    let nat = || {
+        String::from_utf8_lossy(
+            &std::process::Command::new("iptables")
+                .args(["-t", "nat", "-S"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned()
+    };
+    let before = nat();
+    assert_eq!(
+        jumps(&before),
+        1,
+        "one jump to the pod network's chain: {before}"
+    );
+
+    // A web server outside the node that answers with the address it sees.
+    let _outside = Outside::create();
+    let www = dir.path().join("outside-www");
+    std::fs::create_dir_all(www.join("cgi-bin")).unwrap();
+    let script = www.join("cgi-bin/addr");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho Content-Type: text/plain\necho\necho \"$REMOTE_ADDR\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut server = std::process::Command::new("ip")
+        .args(["netns", "exec", OUTSIDE_NS])
+        .arg(busybox().unwrap())
+        .args(["httpd", "-f", "-p", "198.51.100.2:8099", "-h"])
+        .arg(&www)
+        .spawn()
+        .unwrap();
+
+    let sb = rt.create_sandbox(&sandbox_config("egress")).await.unwrap();
+    let during = nat();
+    let client = container(
+        "client",
+        &layer,
+        &logs,
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://198.51.100.2:8099/cgi-bin/addr && exit 0; sleep 0.3; done; exit 1",
+        ],
+    );
+    let id = rt.create_container(&sb.id, &client).await.unwrap();
+    rt.start_container(&id).await.unwrap();
+    let done = rt.wait_container(&id).await.unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = log_lines(&client.log_path);
+    assert_eq!(
+        done.exit_code,
+        Some(0),
+        "the pod reached the outside: {out:?}"
+    );
+    assert_eq!(
+        out,
+        vec!["stdout F 198.51.100.1".to_string()],
+        "the outside saw the node's address, not the pod's {:?}",
+        sb.ip
+    );
+    rt.remove_sandbox(&sb.id).await.unwrap();
+    assert_eq!(during, before, "a pod adds no NAT rules of its own");
+}

@@ -68,7 +68,8 @@ pub(crate) fn pod_networks(s: &NetworkSettings, ports: &[PortMapping]) -> Vec<Ne
         "type": "bridge",
         "bridge": s.bridge,
         "isGateway": true,
-        "ipMasq": true,
+        // Masquerading is one node-level rule set (`masquerade`), not a chain per pod.
+        "ipMasq": false,
         "hairpinMode": true,
         "ipam": {
             "type": "host-local",
@@ -384,7 +385,7 @@ mod tests {
         assert_eq!(nets[1].plugins.len(), 1, "no portmap without host ports");
         assert_eq!(bridge["bridge"], "orca0");
         assert_eq!(bridge["isGateway"], true);
-        assert_eq!(bridge["ipMasq"], true);
+        assert_eq!(bridge["ipMasq"], false, "masquerading is node-level");
         assert_eq!(bridge["ipam"]["type"], "host-local");
         assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.88.0.0/16");
         assert_eq!(bridge["ipam"]["dataDir"], "/r/cni");

@@ -15,6 +15,7 @@ mod container_remove;
 mod etc_files;
 pub mod fake;
 mod linux;
+mod masquerade;
 mod mounts;
 #[cfg(test)]
 mod orchestration_tests;

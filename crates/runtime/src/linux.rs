@@ -84,6 +84,9 @@ impl LinuxRuntime {
         if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
             tracing::warn!(error = %e, "cannot enable net.ipv4.ip_forward: pods get no outbound traffic");
         }
+        if let Err(e) = crate::masquerade::ensure(&cfg.pod_cidr, &cfg.network_name) {
+            tracing::warn!(error = %e, "cannot set up masquerading for the pod network: pods get no outbound traffic");
+        }
         let parent = cfg.cgroup_parent.trim_matches('/').to_string();
         for qos in ["burstable", "besteffort"] {
             cgroups
