@@ -207,9 +207,22 @@ impl Worker {
                 }
             }
         }
+        // Until the sandbox is gone (its processes, mounts, network, cgroup) the pod is not
+        // released: the removal is retried with back-off, and a deleted pod stays
+        // Terminating meanwhile, as upstream's kubelet keeps it until its resources are
+        // reclaimed. Stopping the agent cancels this; the next agent removes it.
         if let Some(sandbox) = self.sandbox.take() {
-            if let Err(e) = self.deps.runtime.remove_sandbox(&sandbox.id).await {
-                tracing::warn!(pod = %self.key, sandbox = %sandbox.id, error = %e, "removing the sandbox failed");
+            let mut delay = Duration::from_millis(200);
+            while let Err(e) = self.deps.runtime.remove_sandbox(&sandbox.id).await {
+                tracing::warn!(pod = %self.key, sandbox = %sandbox.id, error = %e, "removing the sandbox failed; retrying");
+                self.event(
+                    String::new(),
+                    "Warning",
+                    "FailedKillPod",
+                    format!("error killing pod: {e}"),
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
         if let Err(e) = volumes::teardown(&self.dirs, self.deps.host.as_ref()) {

@@ -143,6 +143,7 @@ struct Inner {
     containers: BTreeMap<ContainerId, FakeContainer>,
     scripts: HashMap<String, Vec<Behavior>>,
     sandbox_errors: Vec<String>,
+    sandbox_removal_errors: Vec<String>,
     exec: HashMap<String, ExecHandler>,
     creates: HashMap<String, usize>,
     next_id: u64,
@@ -221,6 +222,14 @@ impl FakeRuntime {
     /// repeating.
     pub fn script(&self, container: &str, behaviors: Vec<Behavior>) {
         self.lock().scripts.insert(container.to_string(), behaviors);
+    }
+
+    /// The next `count` calls of `remove_sandbox` fail with `message` (removing nothing).
+    pub fn fail_sandbox_removals(&self, count: usize, message: &str) {
+        let mut inner = self.lock();
+        inner
+            .sandbox_removal_errors
+            .extend(std::iter::repeat_n(message.to_string(), count));
     }
 
     /// The next `create_sandbox` fails with `message`.
@@ -405,6 +414,10 @@ impl Runtime for FakeRuntime {
     async fn remove_sandbox(&self, id: &SandboxId) -> Result<()> {
         let now = self.now();
         let mut inner = self.lock();
+        if !inner.sandbox_removal_errors.is_empty() {
+            let message = inner.sandbox_removal_errors.remove(0);
+            return Err(Error::Network(message));
+        }
         let Some(s) = inner.sandboxes.remove(id) else {
             return Ok(());
         };

@@ -161,3 +161,42 @@ async fn a_finished_pod_keeps_its_logs_until_it_is_deleted() {
     assert!(!log.exists());
     assert_eq!(h.api.lock().deleted.len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_sandbox_removal_is_retried_and_the_pod_stays_until_it_is_gone() {
+    let h = Harness::new();
+    let spec = json!({"terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "app", "image": "busybox:1.36"}]});
+    let handle = h.start(pod(spec.clone())).await;
+    h.wait_phase("Running").await;
+    h.runtime
+        .fail_sandbox_removals(3, "device or resource busy");
+    handle.send(Msg::Update(Box::new(deleting(pod(spec), 1))));
+    h.settle(Duration::from_millis(1000)).await;
+    assert!(
+        h.api.lock().deleted.is_empty(),
+        "the pod is not deleted while its sandbox is still there"
+    );
+    for _ in 0..100 {
+        if !h.api.lock().deleted.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        h.api.lock().deleted.len(),
+        1,
+        "deleted once the removal worked"
+    );
+    let failures = h
+        .api
+        .events()
+        .into_iter()
+        .filter(|e| e.reason == "FailedKillPod")
+        .collect::<Vec<_>>();
+    assert_eq!(failures.len(), 3);
+    assert!(failures[0].message.contains("device or resource busy"));
+    assert!(h.call_log().contains(&"remove sandbox".to_string()));
+    use runtime::Runtime as _;
+    assert!(h.runtime.list_sandboxes().await.unwrap().is_empty());
+}
