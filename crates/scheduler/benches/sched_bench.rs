@@ -156,13 +156,18 @@ fn pod(name: &str) -> Pod {
 }
 
 /// Watches pods from now on and records when each was first seen bound.
-fn observe_bound(
+async fn observe_bound(
     client: kube::Client,
-    rv: String,
-) -> (
+) -> Result<(
     Arc<Mutex<HashMap<String, Instant>>>,
     tokio::task::JoinHandle<()>,
-) {
+)> {
+    let rv = Api::<Pod>::namespaced(client.clone(), "bench")
+        .list(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     let bound: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let seen = bound.clone();
     let task = tokio::spawn(async move {
@@ -200,7 +205,26 @@ fn observe_bound(
             }
         }
     });
-    (bound, task)
+    Ok((bound, task))
+}
+
+/// Creates `pods` pods named `{prefix}-{i}` while a scheduler runs, waits until all are
+/// bound and reports the rate (and the creation rate alone).
+async fn stream(client: &kube::Client, a: &Args, prefix: &str, what: &str) -> Result<()> {
+    let (bound, observer) = observe_bound(client.clone()).await?;
+    let start = Instant::now();
+    let created = create_pods(client, prefix, a.pods, a.creators).await?;
+    let create_secs = start.elapsed().as_secs_f64();
+    wait_all_bound(&bound, prefix, a.pods).await?;
+    report(what, &created, &bound.lock().unwrap(), start);
+    println!(
+        "{:<44} {:>6} pods in {create_secs:>6.2} s = {:>7.0} creates/s",
+        "  (creates alone)",
+        a.pods,
+        a.pods as f64 / create_secs
+    );
+    observer.abort();
+    Ok(())
 }
 
 async fn create_pods(
@@ -367,30 +391,13 @@ async fn run_external(a: Args, kubeconfig: &str) -> Result<()> {
     let shutdown = CancellationToken::new();
     let nodes = prepare(&a, &client, &shutdown).await?;
     delete_all(&client).await?;
-    let rv = Api::<Pod>::namespaced(client.clone(), "bench")
-        .list(&ListParams::default().limit(1))
-        .await?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
-    let (bound, observer) = observe_bound(client.clone(), rv);
-    let start = Instant::now();
-    let created = create_pods(&client, "ext", a.pods, a.creators).await?;
-    let create_secs = start.elapsed().as_secs_f64();
-    wait_all_bound(&bound, "ext", a.pods).await?;
-    report(
+    stream(
+        &client,
+        &a,
+        "ext",
         "orca server over HTTPS, pods created while scheduling",
-        &created,
-        &bound.lock().unwrap(),
-        start,
-    );
-    println!(
-        "{:<44} {:>6} pods in {create_secs:>6.2} s = {:>7.0} creates/s",
-        "  (creates alone)",
-        a.pods,
-        a.pods as f64 / create_secs
-    );
-    observer.abort();
+    )
+    .await?;
     delete_all(&client).await?;
     shutdown.cancel();
     nodes.wait().await;
@@ -408,29 +415,13 @@ async fn run(a: Args) -> Result<()> {
     // 1. Streaming: pods are created while the scheduler runs.
     let sched = shutdown.child_token();
     start_scheduler(client.clone(), sched.clone()).await?;
-    let rv = Api::<Pod>::namespaced(client.clone(), "bench")
-        .list(&ListParams::default().limit(1))
-        .await?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
-    let (bound, observer) = observe_bound(client.clone(), rv);
-    let start = Instant::now();
-    let created = create_pods(&client, "stream", a.pods, a.creators).await?;
-    let create_secs = start.elapsed().as_secs_f64();
-    wait_all_bound(&bound, "stream", a.pods).await?;
-    report(
+    stream(
+        &client,
+        &a,
+        "stream",
         "in process, pods created while scheduling",
-        &created,
-        &bound.lock().unwrap(),
-        start,
-    );
-    println!(
-        "{:<44} {:>6} pods in {create_secs:>6.2} s = {:>7.0} creates/s",
-        "  (creates alone)",
-        a.pods,
-        a.pods as f64 / create_secs
-    );
+    )
+    .await?;
     println!(
         "  process RSS with the scheduler and {} pods: {} MB (before the scheduler: {} MB)",
         a.pods,
@@ -438,17 +429,10 @@ async fn run(a: Args) -> Result<()> {
         rss_before / 1024
     );
     sched.cancel();
-    observer.abort();
     delete_all(&client).await?;
 
     // 2. Backlog: pods exist before the scheduler starts.
-    let rv = Api::<Pod>::namespaced(client.clone(), "bench")
-        .list(&ListParams::default().limit(1))
-        .await?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
-    let (bound, observer) = observe_bound(client.clone(), rv);
+    let (bound, observer) = observe_bound(client.clone()).await?;
     let created = create_pods(&client, "backlog", a.pods, a.creators).await?;
     let sched = shutdown.child_token();
     let start = Instant::now();
@@ -487,22 +471,13 @@ async fn run(a: Args) -> Result<()> {
         .await??;
         let idle = rss_kb(pid, "VmRSS:");
         let cpu_before = cpu_time(pid);
-        let rv = Api::<Pod>::namespaced(client.clone(), "bench")
-            .list(&ListParams::default().limit(1))
-            .await?
-            .metadata
-            .resource_version
-            .unwrap_or_default();
-        let (bound, observer) = observe_bound(client.clone(), rv);
-        let start = Instant::now();
-        let created = create_pods(&client, "proc", a.pods, a.creators).await?;
-        wait_all_bound(&bound, "proc", a.pods).await?;
-        report(
+        stream(
+            &client,
+            &a,
+            "proc",
             "scheduler process over HTTP, streaming",
-            &created,
-            &bound.lock().unwrap(),
-            start,
-        );
+        )
+        .await?;
         let cpu = cpu_time(pid).saturating_sub(cpu_before);
         println!(
             "  scheduler process CPU: {:.2} s for {} pods = {:.0} µs per pod (watch decoding, HTTP, cycles, bindings, events)",
@@ -519,7 +494,6 @@ async fn run(a: Args) -> Result<()> {
             idle / 1024,
             a.nodes
         );
-        observer.abort();
         child.kill().await?;
     }
     shutdown.cancel();
