@@ -13,16 +13,7 @@ async fn never_policy_without_the_image_waits_with_err_image_never_pull() {
             waiting_reason(s, "app").as_deref() == Some("ErrImageNeverPull")
         })
         .await;
-    let msg = cs(&s, "app")
-        .state
-        .as_ref()
-        .unwrap()
-        .waiting
-        .as_ref()
-        .unwrap()
-        .message
-        .clone()
-        .unwrap();
+    let msg = waiting_message(&s, "app").unwrap();
     assert_eq!(
         msg,
         "Container image \"absent:1\" is not present with pull policy of Never"
@@ -52,15 +43,7 @@ async fn failed_pulls_show_err_image_pull_then_image_pull_back_off_and_recover()
         })
         .await;
     assert_eq!(
-        cs(&s, "app")
-            .state
-            .as_ref()
-            .unwrap()
-            .waiting
-            .as_ref()
-            .unwrap()
-            .message
-            .as_deref(),
+        waiting_message(&s, "app").as_deref(),
         Some("pull access denied for app")
     );
     h.wait_for("back-off", |s| {

@@ -228,6 +228,16 @@ pub fn waiting_reason(status: &PodStatus, name: &str) -> Option<String> {
         .clone()
 }
 
+pub fn waiting_message(status: &PodStatus, name: &str) -> Option<String> {
+    cs(status, name)
+        .state
+        .as_ref()?
+        .waiting
+        .as_ref()?
+        .message
+        .clone()
+}
+
 pub fn running(status: &PodStatus, name: &str) -> bool {
     cs(status, name)
         .state

@@ -31,16 +31,7 @@ async fn a_crashing_container_backs_off_10_20_40_seconds_up_to_five_minutes() {
         .as_ref()
         .unwrap();
     assert_eq!((last.exit_code, last.reason.as_deref()), (1, Some("Error")));
-    let msg = app
-        .state
-        .as_ref()
-        .unwrap()
-        .waiting
-        .as_ref()
-        .unwrap()
-        .message
-        .clone()
-        .unwrap();
+    let msg = waiting_message(&s, "app").unwrap();
     assert_eq!(
         msg,
         "back-off 10s restarting failed container=app pod=p_default(uid-1)"

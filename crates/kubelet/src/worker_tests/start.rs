@@ -145,15 +145,7 @@ async fn a_missing_config_map_keeps_the_container_waiting_until_it_exists() {
         })
         .await;
     assert_eq!(
-        cs(&s, "app")
-            .state
-            .as_ref()
-            .unwrap()
-            .waiting
-            .as_ref()
-            .unwrap()
-            .message
-            .as_deref(),
+        waiting_message(&s, "app").as_deref(),
         Some("configmap \"later\" not found")
     );
     assert_eq!(s.phase.as_deref(), Some("Pending"));
@@ -184,15 +176,7 @@ async fn a_create_failure_is_retried_and_a_start_failure_counts_as_an_exit() {
         })
         .await;
     assert_eq!(
-        cs(&s, "app")
-            .state
-            .as_ref()
-            .unwrap()
-            .waiting
-            .as_ref()
-            .unwrap()
-            .message
-            .as_deref(),
+        waiting_message(&s, "app").as_deref(),
         Some("no such file: /bad")
     );
     h.wait_phase("Running").await;
