@@ -22,18 +22,15 @@ const OWNED: [&str; 4] = [
 /// Whether the API's copy of a pod's status disagrees with what this node last reported,
 /// in what only the node decides: the phase and the node's own conditions.
 pub(crate) fn reported_differs(reported: &PodStatus, api: Option<&PodStatus>) -> bool {
-    let owned = |s: Option<&PodStatus>| -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = s
-            .and_then(|s| s.conditions.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|c| OWNED.contains(&c.type_.as_str()))
-            .map(|c| (c.type_.clone(), c.status.clone()))
-            .collect();
-        v.sort();
-        v
-    };
-    reported.phase != api.and_then(|s| s.phase.clone()) || owned(Some(reported)) != owned(api)
+    fn condition<'a>(s: Option<&'a PodStatus>, type_: &str) -> Option<&'a str> {
+        s.and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+            .map(|c| c.status.as_str())
+    }
+    reported.phase.as_deref() != api.and_then(|s| s.phase.as_deref())
+        || OWNED
+            .iter()
+            .any(|t| condition(Some(reported), t) != condition(api, t))
 }
 
 fn terminated(i: &Instance) -> ContainerState {
