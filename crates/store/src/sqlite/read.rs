@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::schema::{key_range, kv_from_row, open_reader, read_meta, TextBytes};
 use crate::{Error, KeyValue, ListOptions, ListResult, Result};
@@ -64,10 +64,40 @@ impl ReadPool {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
+        let permit = self.permit().await?;
+        self.run_blocking(permit, f).await
+    }
+
+    /// Runs a short lookup (a key by its primary key: tens of microseconds from SQLite's
+    /// page cache) in place, on the calling thread: handing it to the blocking pool and
+    /// back costs two thread wake-ups, more than the lookup. Goes to the blocking pool
+    /// when no open connection is idle (opening one is slow).
+    pub(crate) async fn run_short<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.permit().await?;
+        let Some(conn) = self.idle().pop() else {
+            return self.run_blocking(permit, f).await;
+        };
+        let out = f(&conn);
+        self.idle().push(conn);
+        out
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit> {
+        Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|_| Error::Closed)?;
+            .map_err(|_| Error::Closed)
+    }
+
+    async fn run_blocking<T, F>(self: &Arc<Self>, permit: OwnedSemaphorePermit, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let pool = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             // The permit moves here so the connection count stays bounded even when the
@@ -83,29 +113,6 @@ impl ReadPool {
         })
         .await
         .map_err(|e| Error::Backend(format!("store read task failed: {e}")))?
-    }
-
-    /// Runs a short lookup (a key by its primary key: tens of microseconds from SQLite's
-    /// page cache) in place, on the calling thread: handing it to the blocking pool and
-    /// back costs two thread wake-ups, more than the lookup. Falls back to [`Self::run`]
-    /// when no open connection is idle.
-    pub(crate) async fn run_short<T, F>(self: &Arc<Self>, f: F) -> Result<T>
-    where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Closed)?;
-        let Some(conn) = self.idle().pop() else {
-            drop(permit);
-            return self.run(f).await;
-        };
-        let out = f(&conn);
-        self.idle().push(conn);
-        drop(permit);
-        out
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
