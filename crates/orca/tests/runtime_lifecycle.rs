@@ -140,24 +140,10 @@ async fn host_port_forwards_the_node_ip_to_the_container_port() {
     })
     .await;
     assert_eq!(body.as_deref(), Some("WAR bytes"));
-    let nat = String::from_utf8_lossy(
-        &std::process::Command::new("iptables")
-            .args(["-t", "nat", "-S"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned();
+    let nat = nat_rules(None);
     assert!(nat.contains("--dport 8001"), "{nat}");
     rt.remove_sandbox(&sb.id).await.unwrap();
-    let nat = String::from_utf8_lossy(
-        &std::process::Command::new("iptables")
-            .args(["-t", "nat", "-S"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned();
+    let nat = nat_rules(None);
     assert!(
         !nat.contains("--dport 8001"),
         "portmap rules are gone: {nat}"

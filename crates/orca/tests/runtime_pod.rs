@@ -173,14 +173,7 @@ async fn pods_reach_the_outside_with_the_nodes_address_and_add_no_nat_rules_of_t
     let rt = runtime(dir.path());
     // A second runtime on the same network finds the masquerade rules in place.
     drop(runtime(dir.path()));
-    let chain = String::from_utf8_lossy(
-        &std::process::Command::new("iptables")
-            .args(["-t", "nat", "-S", "ORCA-MASQ-ORCA"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned();
+    let chain = nat_rules(Some("ORCA-MASQ-ORCA"));
     assert!(
         chain.contains("-A ORCA-MASQ-ORCA -d 10.88.0.0/16 -j RETURN")
             && chain.contains("-A ORCA-MASQ-ORCA -j MASQUERADE"),
@@ -192,17 +185,7 @@ async fn pods_reach_the_outside_with_the_nodes_address_and_add_no_nat_rules_of_t
             .filter(|l| l.starts_with("-A POSTROUTING") && l.ends_with("-j ORCA-MASQ-ORCA"))
             .count()
     };
-    let nat = || {
-        String::from_utf8_lossy(
-            &std::process::Command::new("iptables")
-                .args(["-t", "nat", "-S"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .into_owned()
-    };
-    let before = nat();
+    let before = nat_rules(None);
     assert_eq!(
         jumps(&before),
         1,
@@ -229,7 +212,7 @@ async fn pods_reach_the_outside_with_the_nodes_address_and_add_no_nat_rules_of_t
         .unwrap();
 
     let sb = rt.create_sandbox(&sandbox_config("egress")).await.unwrap();
-    let during = nat();
+    let during = nat_rules(None);
     let client = container(
         "client",
         &layer,

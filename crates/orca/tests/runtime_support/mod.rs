@@ -323,6 +323,16 @@ pub fn host_counts(root: &Path) -> HostCounts {
     }
 }
 
+/// `iptables -t nat -S [CHAIN]`: the NAT table's rules (or one chain's), as text.
+pub fn nat_rules(chain: Option<&str>) -> String {
+    let out = std::process::Command::new("iptables")
+        .args(["-t", "nat", "-S"])
+        .args(chain)
+        .output()
+        .expect("iptables");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn cmd_lines(cmd: &str, args: &[&str]) -> usize {
     let out = std::process::Command::new(cmd)
         .args(args)
